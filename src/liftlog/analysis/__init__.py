@@ -1,0 +1,1 @@
+"""Analysis: SQL that turns the lake and the catalog into sufficient statistics."""

@@ -1,0 +1,1 @@
+"""The ASGI application: collector routes, management API, results API, web pages."""

@@ -1,0 +1,1 @@
+"""The catalog: experiment configuration, migrations, and the datafile builder."""

@@ -1,0 +1,93 @@
+"""The exceptions liftlog raises, and the one place their tree is drawn.
+
+    LiftlogError
+    ├── InvalidInput(ValueError)        400  the request is structurally unusable
+    │   └── PayloadTooLarge             413  the (decoded) body is over the limit
+    ├── NotFound(LookupError)           404
+    ├── Conflict                        409  a precondition or uniqueness rule failed
+    ├── Unprocessable(ValueError)       422  well-formed but semantically invalid
+    ├── Unauthorized                    401
+    ├── Forbidden                       403
+    ├── Unavailable                     503  could not be made durable now; resend later
+    └── CorruptLog                          the raw log holds bytes that are not a record
+
+Every error that reaches a client is turned into HTTP in exactly one place (`liftlog.api.errors`)
+with one JSON shape: ``{"error": {"code", "message", "details": [{"path", "problem"}]}}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with an input, located by a JSON path such as ``$.visitors[0].visitor_id``."""
+
+    path: str
+    problem: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "problem": self.problem}
+
+
+class LiftlogError(Exception):
+    """Root of every error liftlog raises on purpose."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, details: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = list(details or [])
+
+
+class InvalidInput(LiftlogError, ValueError):
+    status = 400
+    code = "invalid_input"
+
+
+class PayloadTooLarge(InvalidInput):
+    status = 413
+    code = "payload_too_large"
+
+
+class NotFound(LiftlogError, LookupError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(LiftlogError):
+    status = 409
+    code = "conflict"
+
+
+class Unprocessable(LiftlogError, ValueError):
+    status = 422
+    code = "unprocessable"
+
+
+class Unauthorized(LiftlogError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(LiftlogError):
+    status = 403
+    code = "forbidden"
+
+
+class Unavailable(LiftlogError):
+    """The request could not be made durable; the client should resend after ``retry_after`` s."""
+
+    status = 503
+    code = "unavailable"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CorruptLog(LiftlogError):
+    """A raw-log segment holds bytes that are not a valid record (not a torn tail)."""
