@@ -2,7 +2,9 @@
 
     LiftlogError
     ├── InvalidInput(ValueError)        400  the request is structurally unusable
-    │   └── PayloadTooLarge             413  the (decoded) body is over the limit
+    │   ├── PayloadTooLarge             413  the (decoded) body is over the limit
+    │   └── UnsupportedMediaType        415  a content type or encoding liftlog can't read
+    ├── MethodNotAllowed                405
     ├── NotFound(LookupError)           404
     ├── Conflict                        409  a precondition or uniqueness rule failed
     ├── Unprocessable(ValueError)       422  well-formed but semantically invalid
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with an input, located by a JSON path such as ``$.visitors[0].visitor_id``."""
+    """One thing wrong with an input, located by a path such as ``$.visitors[0].visitor_id``."""
 
     path: str
     problem: str
@@ -51,6 +53,16 @@ class InvalidInput(LiftlogError, ValueError):
 class PayloadTooLarge(InvalidInput):
     status = 413
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(InvalidInput):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class MethodNotAllowed(LiftlogError):
+    status = 405
+    code = "method_not_allowed"
 
 
 class NotFound(LiftlogError, LookupError):

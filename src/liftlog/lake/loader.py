@@ -1,0 +1,281 @@
+"""The loader: raw-log records → rows → Delta tables, in batches, exactly once.
+
+Exactly once across crashes: every Delta commit carries, for each raw-log writer whose records it
+holds, an application transaction ``(app_id="liftlog-rawlog:<writer>", version=<end position>)``.
+The checkpoint file of each writer is only a hint of where to start reading; a record is written
+to a table only if its end position is past that table's transaction version. So a crash between
+a Delta commit and the checkpoint (or between the commits of two tables) replays records without
+duplicating a row, and nothing acknowledged is skipped.
+
+Batches: at least ``batch_rows`` rows, or whatever is waiting once the oldest record has waited
+``max_wait`` seconds. Records that can't be normalised go to ``rejects`` with their reason.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from liftlog.errors import InvalidInput
+from liftlog.lake.schema import PARTITION_BY, SCHEMAS, TABLES
+from liftlog.rawlog.record import Endpoint, decode_payload
+from liftlog.rawlog.segments import Damage, Frame, Position, read_frames
+from liftlog.settings import Settings
+from liftlog.wire.events import decode_batch
+from liftlog.wire.legacy import parse_query
+from liftlog.wire.rows import Meta, Rows, add_legacy, add_v1
+
+APP_PREFIX = "liftlog-rawlog:"
+CHECKPOINT = "loaded.json"
+
+
+def app_id(writer: str) -> str:
+    return APP_PREFIX + writer
+
+
+def read_checkpoint(directory: Path) -> Position:
+    try:
+        data = json.loads((directory / CHECKPOINT).read_text())
+    except FileNotFoundError:
+        return Position(0, 0)
+    return Position(int(data["seq"]), int(data["offset"]))
+
+
+def write_checkpoint(directory: Path, pos: Position) -> None:
+    tmp = directory / (CHECKPOINT + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump({"seq": pos.seq, "offset": pos.offset}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, directory / CHECKPOINT)
+
+
+def list_writers(rawlog_dir: Path) -> list[str]:
+    try:
+        return sorted(p.name for p in rawlog_dir.iterdir() if p.is_dir())
+    except FileNotFoundError:
+        return []
+
+
+def open_table(path: Path) -> DeltaTable | None:
+    try:
+        return DeltaTable(str(path))
+    except TableNotFoundError:
+        return None
+
+
+class Loader:
+    def __init__(
+        self,
+        settings: Settings,
+        batch_rows: int = 10_000,
+        max_wait: float = 1.0,
+        compact_every: int = 50,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.batch_rows = batch_rows
+        self.max_wait = max_wait
+        self.compact_every = compact_every
+        self.clock = clock
+        settings.lake_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(settings.lake_dir / "loader.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # one loader per lake; a second one waits
+        self._tables: dict[str, DeltaTable | None] = {
+            t: open_table(settings.lake_dir / t) for t in TABLES
+        }
+        self._positions: dict[str, Position] = {}
+        self._rows = Rows()
+        self._pending_records = 0
+        self._pending_since: float | None = None
+        self._batch_end: dict[str, Position] = {}
+        self._commits_since_compact = 0
+        self._stop = False
+        self.loaded_records = 0
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _done_versions(self, writer: str) -> dict[str, int]:
+        """Per table, the end position (as a version) of the last record committed from writer."""
+        out = {}
+        for name, table in self._tables.items():
+            version = table.transaction_version(app_id(writer)) if table is not None else None
+            out[name] = -1 if version is None else version
+        return out
+
+    def step(self, max_bytes: int = 8 << 20) -> int:
+        """Read what waits in the raw logs (about ``max_bytes``) into the pending batch."""
+        read = 0
+        for writer in list_writers(self.settings.rawlog_dir):
+            directory = self.settings.rawlog_dir / writer
+            start = self._positions.get(writer)
+            if start is None:
+                start = read_checkpoint(directory)
+            items, end = read_frames(directory, start, max_bytes)
+            self._positions[writer] = end
+            if not items:
+                if end != start and self._pending_records == 0:
+                    write_checkpoint(directory, end)  # passed over a torn tail
+                continue
+            done = self._done_versions(writer)
+            for item in items:
+                self._add(writer, item, done)
+            self._batch_end[writer] = end
+            read += len(items)
+        if read and self._pending_since is None:
+            self._pending_since = self.clock()
+        self._pending_records += read
+        return read
+
+    def _add(self, writer: str, item: Frame | Damage, done: dict[str, int]) -> None:
+        version = item.end.version
+        need = [t for t in TABLES if version > done[t]]
+        if not need:
+            return
+        rows = self._rows if len(need) == len(TABLES) else Rows()
+        position = f"{writer}:{item.start}"
+        if isinstance(item, Damage):
+            meta = Meta(received_ms=int(time.time() * 1000), position=position)
+            rows.reject(
+                meta, "rawlog", "corrupt_rawlog", f"{len(item.data)} damaged bytes", item.data
+            )
+        else:
+            _normalise(rows, item.payload, position)
+        if rows is not self._rows:
+            for t in need:
+                src, dst = getattr(rows, t), getattr(self._rows, t)
+                for column, values in zip(dst.data, src.data, strict=True):
+                    column.extend(values)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    @property
+    def pending_rows(self) -> int:
+        return len(self._rows.decisions) + len(self._rows.conversions) + len(self._rows.rejects)
+
+    def due(self) -> bool:
+        if self._pending_records == 0:
+            return False
+        if self.pending_rows >= self.batch_rows:
+            return True
+        return (
+            self._pending_since is not None and self.clock() - self._pending_since >= self.max_wait
+        )
+
+    def flush(self) -> int:
+        """Commit the pending batch to every table that has rows, then move the checkpoints."""
+        records = self._pending_records
+        if records == 0:
+            return 0
+        txns = [Transaction(app_id(w), end.version) for w, end in self._batch_end.items()]
+        for name in TABLES:
+            columns = getattr(self._rows, name)
+            if len(columns) == 0:
+                continue
+            schema = SCHEMAS[name]
+            table = pa.Table.from_pydict(columns.as_dict(), schema=schema)
+            path = str(self.settings.lake_dir / name)
+            write_deltalake(
+                path,
+                table,
+                mode="append",
+                partition_by=PARTITION_BY,
+                commit_properties=CommitProperties(app_transactions=txns),
+            )
+            self._tables[name] = DeltaTable(path)
+        for writer, end in self._batch_end.items():
+            write_checkpoint(self.settings.rawlog_dir / writer, end)
+        self._rows = Rows()
+        self._batch_end = {}
+        self._pending_records = 0
+        self._pending_since = None
+        self.loaded_records += records
+        self._commits_since_compact += 1
+        return records
+
+    def compact(self) -> None:
+        """Merge the small files of many small batches into larger ones."""
+        for name, table in self._tables.items():
+            if table is not None:
+                table.optimize.compact()
+                self._tables[name] = DeltaTable(str(self.settings.lake_dir / name))
+        self._commits_since_compact = 0
+
+    # -- running ------------------------------------------------------------------------------
+
+    def drain(self) -> int:
+        """Load everything that is in the raw logs now; return how many records were loaded."""
+        total = 0
+        while self.step():
+            if self.pending_rows >= self.batch_rows:
+                total += self.flush()
+        total += self.flush()
+        return total
+
+    def stop(self, *_: Any) -> None:
+        self._stop = True
+
+    def run_forever(self, parent_pid: int | None = None, poll: float = 0.05) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        while not self._stop:
+            read = self.step()
+            if self.due():
+                self.flush()
+            if not read:
+                if self._pending_records == 0 and self._commits_since_compact >= self.compact_every:
+                    self.compact()
+                if parent_pid is not None and os.getppid() != parent_pid:
+                    break  # the server is gone: stop, another loader takes over with it
+                time.sleep(poll)
+        self.flush()
+
+    def close(self) -> None:
+        os.close(self._lock_fd)
+
+
+def _normalise(rows: Rows, payload: bytes, position: str) -> None:
+    try:
+        record = decode_payload(payload)
+    except msgspec.DecodeError as exc:
+        meta = Meta(received_ms=int(time.time() * 1000), position=position)
+        rows.reject(meta, "rawlog", "undecodable_record", str(exc), payload)
+        return
+    meta = Meta(
+        received_ms=record.received_ms,
+        position=position,
+        client_ip=record.client_ip,
+        user_agent=record.user_agent,
+        referer=record.referer,
+    )
+    try:
+        if record.endpoint == Endpoint.V1_EVENTS:
+            add_v1(rows, decode_batch(record.body), meta)
+        elif record.endpoint == Endpoint.LEGACY_GET:
+            add_legacy(rows, parse_query(record.body.decode("latin-1")), meta)
+        else:
+            rows.reject(meta, str(record.endpoint), "unknown_endpoint", "", record.body)
+    except InvalidInput as exc:
+        endpoint = "v1" if record.endpoint == Endpoint.V1_EVENTS else "legacy"
+        detail = "; ".join(f"{d.path}: {d.problem}" for d in exc.details) or exc.message
+        rows.reject(meta, endpoint, "invalid_body", detail, record.body)
+
+
+def run_loader_process(settings: Settings, parent_pid: int) -> None:
+    """Entry point of the loader process that ``liftlog serve`` starts beside the server."""
+    loader = Loader(settings)
+    try:
+        loader.run_forever(parent_pid=parent_pid)
+    finally:
+        loader.close()

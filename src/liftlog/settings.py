@@ -1,0 +1,41 @@
+"""Settings of a liftlog instance: where its data lives and the limits it enforces."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Optimizely: "A single JSON object must be 3.5 MB or less." liftlog reads MB as MiB, so that
+#: every body Optimizely's Event API takes is taken here too. The limit applies after gzip.
+MAX_BODY_BYTES = 3_670_016
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    max_body_bytes: int = MAX_BODY_BYTES
+    segment_bytes: int = 64 << 20
+    max_pending_bytes: int = 64 << 20
+    database_url: str | None = None
+
+    @property
+    def rawlog_dir(self) -> Path:
+        return self.data_dir / "rawlog"
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_dir / "lake"
+
+    def to_env(self) -> dict[str, str]:
+        env = {"LIFTLOG_DATA": str(self.data_dir)}
+        if self.database_url:
+            env["LIFTLOG_DATABASE_URL"] = self.database_url
+        return env
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            data_dir=Path(os.environ.get("LIFTLOG_DATA", "data")).resolve(),
+            database_url=os.environ.get("LIFTLOG_DATABASE_URL") or None,
+        )
