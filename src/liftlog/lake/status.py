@@ -17,7 +17,7 @@ def table_status(settings: Settings, name: str) -> dict[str, Any]:
     table = open_table(settings.lake_dir / name)
     if table is None:
         return {"rows": 0, "files": 0, "version": None}
-    actions = pa.record_batch(table.get_add_actions(flatten=True))
+    actions = pa.table(table.get_add_actions(flatten=True))
     counts = actions.column("num_records").to_pylist()
     return {
         "rows": int(sum(r or 0 for r in counts)),
