@@ -1,0 +1,236 @@
+"""The catalog's tables (SQLAlchemy Core), as the migrations leave them at head.
+
+Every object id comes from one table, `ids`, so ids of different kinds never collide (Optimizely's
+ids are globally unique, and a datafile mixes experiment, variation, event, audience and attribute
+ids in one namespace). Times are epoch milliseconds. Every editable object has a `version` that
+starts at 1 and grows by one on each change: the API turns it into an ETag for If-Match.
+A test compares this module with the migrated database, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only autoincrements a column declared exactly INTEGER PRIMARY KEY.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _ref(target: str, *, nullable: bool = False, cascade: bool = True) -> Column[int]:
+    name = target.split(".")[0].removesuffix("s") + "_id"
+    return Column(
+        name,
+        BigInteger,
+        ForeignKey(target, ondelete="CASCADE" if cascade else "SET NULL"),
+        nullable=nullable,
+        index=True,
+    )
+
+
+def _stamps() -> list[Column[int]]:
+    return [
+        Column("version", Integer, nullable=False),
+        Column("created", BigInteger, nullable=False),
+        Column("last_modified", BigInteger, nullable=False),
+    ]
+
+
+ids = Table(
+    "ids",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("name", String(255), nullable=False),
+    *_stamps(),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    _ref("accounts.id"),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("platform", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("sdk_key", String(64), nullable=False, unique=True),
+    Column("environment_key", String(64), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("anonymize_ip", Boolean, nullable=False),
+    Column("bot_filtering", Boolean, nullable=False),
+    Column("confidence_threshold", Float, nullable=False),
+    *_stamps(),
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    _ref("projects.id"),
+    Column("key", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("campaign_id", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("audience_conditions", Text, nullable=False),
+    Column("attribution_window_seconds", Integer, nullable=True),
+    Column("holdback", Integer, nullable=False),
+    Column("whitelist", Text, nullable=False),
+    *_stamps(),
+    UniqueConstraint("project_id", "key"),
+)
+
+variations = Table(
+    "variations",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    _ref("experiments.id"),
+    Column("position", Integer, nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("weight", Integer, nullable=False),
+    UniqueConstraint("experiment_id", "key"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    _ref("projects.id"),
+    Column("key", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("archived", Boolean, nullable=False),
+    *_stamps(),
+    UniqueConstraint("project_id", "key"),
+)
+
+experiment_metrics = Table(
+    "experiment_metrics",
+    metadata,
+    _ref("experiments.id"),
+    Column("position", Integer, nullable=False),
+    Column("event_id", BigInteger, ForeignKey("events.id"), nullable=False, index=True),
+    Column("aggregator", String(16), nullable=False),
+    Column("field", String(16), nullable=True),
+    Column("winning_direction", String(16), nullable=False),
+    Column("scope", String(16), nullable=False),
+    UniqueConstraint("experiment_id", "position"),
+)
+
+status_history = Table(
+    "status_history",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=True),
+    _ref("experiments.id"),
+    Column("status", String(16), nullable=False),
+    Column("at", BigInteger, nullable=False),
+)
+
+attributes = Table(
+    "attributes",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    _ref("projects.id"),
+    Column("key", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("archived", Boolean, nullable=False),
+    *_stamps(),
+    UniqueConstraint("project_id", "key"),
+)
+
+audiences = Table(
+    "audiences",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    _ref("projects.id"),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("conditions", Text, nullable=False),
+    Column("archived", Boolean, nullable=False),
+    *_stamps(),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    _ref("projects.id"),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("archived", Boolean, nullable=False),
+    *_stamps(),
+)
+
+group_entities = Table(
+    "group_entities",
+    metadata,
+    _ref("groups.id"),
+    Column(
+        "experiment_id",
+        BigInteger,
+        ForeignKey("experiments.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("position", Integer, nullable=False),
+    Column("weight", Integer, nullable=False),
+)
+
+list_attributes = Table(
+    "list_attributes",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    _ref("projects.id"),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("list_type", String(32), nullable=False),
+    Column("key_field", String(255), nullable=False),
+    Column("list_content", Text, nullable=False),
+    Column("archived", Boolean, nullable=False),
+    *_stamps(),
+    UniqueConstraint("project_id", "name"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    _ref("accounts.id"),
+    Column("name", String(255), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("secret_sha256", String(64), nullable=False, unique=True),
+    Column("created", BigInteger, nullable=False),
+    Column("last_used", BigInteger, nullable=True),
+    Column("revoked", BigInteger, nullable=True),
+)
