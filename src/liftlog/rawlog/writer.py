@@ -89,8 +89,8 @@ class SegmentWriter:
     def _open_next(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
-            self._seq += 1
         path = segment_path(self.directory, self._seq)
+        self._seq += 1
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._size = os.fstat(self._fd).st_size
         fsync_dir(self.directory)
