@@ -10,8 +10,8 @@ from collections import Counter
 
 import httpx
 
-from tests.conftest import Server
 from tests.lake import rows
+from tests.server import Server
 
 
 def _sender(url: str, name: str, acked: list[str], stop: threading.Event) -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from liftlog.lake.status import lake_status
 from liftlog.settings import MAX_BODY_BYTES
-from tests.conftest import FIXTURES, Server
 from tests.lake import rows
+from tests.server import FIXTURES, Server
 
 
 def fixture(name: str) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from optimizely import optimizely
 from optimizely.event.event_processor import BatchEventProcessor
 from optimizely.helpers.sdk_settings import OptimizelySdkSettings
 
-from tests.conftest import Server
 from tests.lake import rows
+from tests.server import Server
 
 DATAFILE: dict[str, Any] = {
     "version": "4",
