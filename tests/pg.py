@@ -100,14 +100,18 @@ class PostgresCluster:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@{self.host}:{self.port}/{database}"
 
-    def create_database(self, name: str) -> str:
-        """Create an empty database and return its SQLAlchemy URL."""
-        if not _NAME.match(name):
-            raise ValueError(f"not a plain database name: {name!r}")
+    def create_database(self, name: str, template: str = "template1") -> str:
+        """Create a database (a copy of `template`: empty by default) and return its URL.
+
+        Copying a database that is already migrated is much faster than migrating each one.
+        """
+        for given in (name, template):
+            if not _NAME.match(given):
+                raise ValueError(f"not a plain database name: {given!r}")
         with psycopg.connect(
             host=self.host, port=self.port, user="postgres", dbname="postgres", autocommit=True
         ) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')  # name checked above
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')  # names checked
         return self.url(name)
 
 

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from liftlog.catalog import migrate
+from liftlog.catalog.schema import metadata
+from liftlog.catalog.store import Catalog, create_catalog_engine
+
+
+def test_migrations_upgrade_an_empty_database_to_head(db_url: str) -> None:
+    engine = create_catalog_engine(db_url)
+    try:
+        assert migrate.current(engine) is None
+        assert inspect(engine).get_table_names() == []
+        migrate.upgrade(engine)
+        assert migrate.current(engine) == migrate.head()
+        assert set(inspect(engine).get_table_names()) == set(metadata.tables) | {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def test_migrations_leave_the_schema_equal_to_the_tables_module(db_url: str) -> None:
+    engine = create_catalog_engine(db_url)
+    try:
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(context, metadata)
+        assert diff == []
+    finally:
+        engine.dispose()
+
+
+def test_migrations_downgrade_to_empty_and_back(db_url: str) -> None:
+    engine = create_catalog_engine(db_url)
+    try:
+        migrate.upgrade(engine)
+        migrate.downgrade(engine, "base")
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+        migrate.upgrade(engine)
+        assert migrate.current(engine) == migrate.head()
+    finally:
+        engine.dispose()
+
+
+def test_open_twice_keeps_data(db_url: str) -> None:
+    with Catalog.open(db_url) as first:
+        project = first.projects.create({"name": "Kept"})
+    with Catalog.open(db_url) as second:
+        assert second.projects.get(project.id).name == "Kept"
+
+
+def test_open_sqlite_creates_missing_folders(tmp_path: object) -> None:
+    url = f"sqlite:///{tmp_path}/a/b/catalog.db"
+    with Catalog.open(url) as cat:
+        assert cat.projects.list().total == 0
+
+
+def test_open_in_memory_sqlite_works_across_calls() -> None:
+    with Catalog.open("sqlite://") as cat:
+        project = cat.projects.create({"name": "Mem"})
+        assert cat.projects.get(project.id).name == "Mem"
+
+
+def test_open_refuses_a_database_it_cannot_reach() -> None:
+    with pytest.raises(Exception, match=r"connect|Connection|refused"):
+        Catalog.open("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
