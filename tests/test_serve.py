@@ -1,0 +1,49 @@
+"""`liftlog serve --workers N` and `liftlog status`, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.lake import rows
+from tests.server import FIXTURES, Server, free_port
+
+
+def test_serve_with_two_workers_gives_each_its_own_raw_log(tmp_path: Path) -> None:
+    server = Server(tmp_path / "data", free_port()).start("--workers", "2")
+    try:
+        body = (FIXTURES / "events" / "sdk_track.json").read_text()
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            for i in range(200):
+                sent = body.replace("fc1bc6a8-3282-4728-97f0-ab7e0a7e214d", f"uuid-{i}")
+                assert client.post("/v1/events", content=sent).status_code == 204
+        server.wait_loaded()
+    finally:
+        server.stop()
+    assert sorted(p.name for p in (server.data_dir / "rawlog").iterdir()) == ["w0", "w1"]
+    uuids = sorted(r["uuid"] for r in rows(server.data_dir, "conversions"))
+    assert uuids == sorted(f"uuid-{i}" for i in range(200))
+
+
+def test_status_reports_rows_and_waiting_bytes(server: Server) -> None:
+    body = (FIXTURES / "events" / "activate.json").read_bytes()
+    assert httpx.post(f"{server.url}/v1/events", content=body).status_code == 204
+    server.wait_loaded()
+    out = subprocess.run(
+        [sys.executable, "-m", "liftlog.cli", "status", "--data", str(server.data_dir), "--json"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    info = json.loads(out)
+    assert info["tables"]["decisions"]["rows"] == 1
+    assert info["tables"]["conversions"]["rows"] == 0
+    assert info["rawlog"]["pending_bytes"] == 0
+    assert info["rawlog"]["bytes"] > len(body)
+    text = subprocess.run(
+        [sys.executable, "-m", "liftlog.cli", "status", "--data", str(server.data_dir)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert "decisions" in text and "0 bytes waiting to load" in text
