@@ -205,11 +205,17 @@ class Loader:
         return records
 
     def compact(self) -> None:
-        """Merge the small files of many small batches into larger ones."""
+        """Merge the small files of many small batches into larger ones.
+
+        The files they replace stay readable for Delta's default retention (7 days), for readers
+        of older versions, and are removed by the vacuum of a later compaction.
+        """
         for name, table in self._tables.items():
             if table is not None:
                 table.optimize.compact()
-                self._tables[name] = DeltaTable(str(self.settings.lake_dir / name))
+                table = DeltaTable(str(self.settings.lake_dir / name))
+                table.vacuum(dry_run=False)
+                self._tables[name] = table
         self._commits_since_compact = 0
 
     # -- running ------------------------------------------------------------------------------
@@ -233,9 +239,9 @@ class Loader:
             read = self.step()
             if self.due():
                 self.flush()
-            if not read:
-                if self._pending_records == 0 and self._commits_since_compact >= self.compact_every:
+                if self._commits_since_compact >= self.compact_every:
                     self.compact()
+            if not read:
                 if parent_pid is not None and os.getppid() != parent_pid:
                     break  # the server is gone: stop, another loader takes over with it
                 time.sleep(poll)
