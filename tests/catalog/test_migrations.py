@@ -7,7 +7,7 @@ from sqlalchemy import inspect
 
 from liftlog.catalog import migrate
 from liftlog.catalog.schema import metadata
-from liftlog.catalog.store import Catalog, create_catalog_engine
+from liftlog.catalog.store import DATABASE_URL_ENV, Catalog, create_catalog_engine, default_url
 
 
 def test_migrations_upgrade_an_empty_database_to_head(db_url: str) -> None:
@@ -68,3 +68,12 @@ def test_open_in_memory_sqlite_works_across_calls() -> None:
 def test_open_refuses_a_database_it_cannot_reach() -> None:
     with pytest.raises(Exception, match=r"connect|Connection|refused"):
         Catalog.open("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_default_url_is_sqlite_in_the_data_dir_unless_the_environment_says(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    assert default_url(f"{tmp_path}/data") == f"sqlite:///{tmp_path}/data/catalog.db"
+    monkeypatch.setenv(DATABASE_URL_ENV, "postgresql+psycopg://db/catalog")
+    assert default_url(f"{tmp_path}/data") == "postgresql+psycopg://db/catalog"

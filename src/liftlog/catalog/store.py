@@ -48,7 +48,7 @@ def default_url(data_dir: str | Path) -> str:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # Foreign keys are off by default in SQLite; WAL lets readers run beside the one writer.
+    # Foreign keys are off by default in SQLite; a busy writer makes others wait, not fail.
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
@@ -64,6 +64,7 @@ def create_catalog_engine(url: str) -> Engine:
     engine = create_engine(url, poolclass=StaticPool) if memory else create_engine(url)
     event.listen(engine, "connect", _sqlite_pragmas)
     if not memory:
+        # WAL lets readers (datafile requests) run beside the one writer; it sticks to the file.
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA journal_mode=WAL")
     return engine
