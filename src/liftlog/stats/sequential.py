@@ -28,7 +28,6 @@ import math
 from dataclasses import dataclass
 
 from scipy import optimize
-from scipy import stats as sps
 
 from liftlog.stats.contrast import Contrast, check_level, contrast
 from liftlog.stats.results import Comparison, Interval, Method, Status
@@ -75,8 +74,9 @@ class SequentialConfig:
 def mixing_ratio_for(alpha: float, horizon: int) -> float:
     """τ²/σ² minimising the expected stopping time at truncation ``horizon`` ("Peeking", §4)."""
     b = 2.0 * math.log(1.0 / alpha) / math.sqrt(horizon)
-    tail = float(sps.norm.cdf(-b))
-    return tail / (float(sps.norm.pdf(b)) / b - tail)
+    tail = 0.5 * math.erfc(b / math.sqrt(2.0))  # Φ(-b)
+    density = math.exp(-0.5 * b * b) / math.sqrt(2.0 * math.pi)  # φ(b)
+    return tail / (density / b - tail)
 
 
 def log_likelihood_ratio(estimate: float, variance: float, tau2: float) -> float:
@@ -121,7 +121,7 @@ def msprt(
     ):
         raise ValueError("previous must be a sequential result at the same level")
     c = contrast(baseline, variation, kind)
-    conversions = (baseline.converters(kind), variation.converters(kind))
+    conversions = (baseline.conversions(kind), variation.conversions(kind))
     if conversions[0] is None or conversions[1] is None:
         raise ValueError("sequential test needs SuffStats.nonzero for sum metrics")
     gate = _gate_factor(c, (conversions[0], conversions[1]), cfg)

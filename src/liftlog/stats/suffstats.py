@@ -41,7 +41,8 @@ class SuffStats:
     """Sufficient statistics of per-visitor values ``y`` (and optionally a covariate ``x``).
 
     ``n`` visitors; ``sum`` = Σy; ``sum_sq`` = Σy²; ``nonzero`` = visitors with y ≠ 0 (the
-    converters, used by the sequential test's minimum of 25 conversions; ``None`` when unknown);
+    converters of a revenue or value metric, for the sequential test's minimum of 25
+    conversions; ``None`` when unknown);
     ``covariate_sum`` = Σx, ``covariate_sum_sq`` = Σx², ``cross_sum`` = Σxy.
 
     Raises ``ValueError`` for impossible values (negative ``n`` or ``sum_sq``, ``nonzero`` outside
@@ -131,13 +132,15 @@ class SuffStats:
         centred = self.sum_sq - self.sum * self.sum / self.n
         return max(centred, 0.0) / (self.n - 1)
 
-    def converters(self, kind: MetricKind) -> int | None:
-        """Visitors who converted: ``nonzero`` when known, else Σy for ``unique`` metrics."""
-        if self.nonzero is not None:
+    def conversions(self, kind: MetricKind) -> int | None:
+        """Conversions, as the "25 conversions per arm" rule counts them.
+
+        ``unique`` and ``count``: Σy (converting visitors, total conversions). ``sum``: visitors
+        with a non-zero value (``nonzero``), ``None`` when that is unknown.
+        """
+        if kind is MetricKind.SUM:
             return self.nonzero
-        if kind is MetricKind.UNIQUE:
-            return int(self.sum)
-        return None
+        return int(self.sum)
 
 
 def merge_all(parts: Iterable[SuffStats]) -> SuffStats:
