@@ -1,0 +1,196 @@
+"""Counting in SQL: lake + experiment → per (variation, metric) sums, never rows in Python.
+
+The rules are `liftlog.rules.counting`'s; this module turns them into one DuckDB query per
+question. Every number it returns is exact: integer sums stay integers (DuckDB HUGEINT becomes a
+Python int), and each value is a sum over visitors, so results don't depend on event order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from liftlog.rules.counting import CountingSpec
+
+Number = int | float
+
+
+@dataclass(frozen=True, slots=True)
+class MetricCounts:
+    """One metric in one variation: conversions and the metric's per-visitor moments.
+
+    ``n`` is the variation's visitors; ``sum``, ``sum_sq`` and ``nonzero`` are over the
+    per-visitor values of the metric's aggregator (1 for a converter with ``unique``, their
+    conversions with ``count``, their revenue or value with ``sum``).
+    """
+
+    n: int
+    sum: Number
+    sum_sq: Number
+    nonzero: int
+    unique_conversions: int
+    total_conversions: int
+    revenue: int
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    visitors: dict[str, int]
+    multiple_exposures: dict[str, int]
+    #: ``metrics[i][variation_id]`` for the spec's i-th metric.
+    metrics: tuple[dict[str, MetricCounts], ...]
+
+
+def bounds(column: str, intervals: tuple[tuple[int, int | None], ...]) -> str:
+    """SQL that is true when ``column`` (epoch ms) lies in one of the running intervals."""
+    if not intervals:
+        return "FALSE"
+    parts = []
+    for start, end in intervals:
+        lower = f"{column} >= {int(start)}"
+        parts.append(lower if end is None else f"({lower} AND {column} < {int(end)})")
+    return "(" + " OR ".join(parts) + ")"
+
+
+def _metrics_table(spec: CountingSpec) -> pa.Table:
+    return pa.table(
+        {
+            "metric_index": pa.array(range(len(spec.metrics)), pa.int32()),
+            "event_id": [m.event_id for m in spec.metrics],
+            "event_key": [m.event_key for m in spec.metrics],
+            "aggregator": [m.aggregator.value for m in spec.metrics],
+            "field": [m.field for m in spec.metrics],
+        },
+        schema=pa.schema(
+            [
+                ("metric_index", pa.int32()),
+                ("event_id", pa.string()),
+                ("event_key", pa.string()),
+                ("aggregator", pa.string()),
+                ("field", pa.string()),
+            ]
+        ),
+    )
+
+
+def prepare(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> None:
+    """Create the views ``exposures``, ``assigned`` and ``hits`` for ``spec`` on ``con``.
+
+    ``assigned``: one row per visitor with their variation, first decision time and whether
+    they were exposed to several variations. ``hits``: every conversion that counts, with its
+    visitor, variation, metric, timestamp, revenue and value.
+    """
+    con.register("metrics", _metrics_table(spec))
+    con.register(
+        "variations", pa.table({"variation_id": pa.array(spec.variation_ids, pa.string())})
+    )
+    experiment = spec.experiment_id.replace("'", "''")
+    window = ""
+    if spec.attribution_window_ms is not None:
+        window = f"AND c.ts <= a.first_ts + {int(spec.attribution_window_ms)}"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP VIEW exposures AS
+        WITH dec AS (
+            SELECT DISTINCT ON (entity_id, uuid, timestamp_raw)
+                   visitor_id, variation_id, timestamp_raw AS ts
+            FROM decisions
+            WHERE experiment_id = '{experiment}' AND len(problems) = 0
+              AND NOT coalesce(is_holdback, false)
+              AND variation_id IN (SELECT variation_id FROM variations)
+            ORDER BY entity_id, uuid, timestamp_raw, process_timestamp, rawlog_position
+        ), legacy AS (
+            SELECT visitor_id, x.variation_id AS variation_id, timestamp_raw AS ts
+            FROM (SELECT visitor_id, timestamp_raw, unnest(experiments) AS x
+                  FROM conversions
+                  WHERE source = 'legacy' AND visitor_id IS NOT NULL AND timestamp IS NOT NULL)
+            WHERE x.experiment_id = '{experiment}'
+              AND x.variation_id IN (SELECT variation_id FROM variations)
+        )
+        SELECT * FROM dec WHERE {bounds("ts", spec.intervals)}
+        UNION ALL
+        SELECT * FROM legacy WHERE {bounds("ts", spec.intervals)}
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP VIEW assigned AS
+        SELECT visitor_id, arg_min(variation_id, ts) AS variation_id, min(ts) AS first_ts,
+               count(DISTINCT variation_id) > 1 AS multiple
+        FROM exposures GROUP BY visitor_id
+    """)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP VIEW hits AS
+        WITH conv AS (
+            SELECT DISTINCT ON (entity_id, uuid, timestamp_raw)
+                   visitor_id, entity_id, event_name, timestamp_raw AS ts, revenue, value
+            FROM conversions
+            WHERE visitor_id IS NOT NULL AND timestamp IS NOT NULL
+            ORDER BY entity_id, uuid, timestamp_raw, process_timestamp, rawlog_position
+        )
+        SELECT a.visitor_id, a.variation_id, m.metric_index, c.ts, c.revenue, c.value
+        FROM conv c
+        JOIN metrics m ON c.entity_id = m.event_id OR c.event_name = m.event_key
+        JOIN assigned a ON a.visitor_id = c.visitor_id
+        WHERE c.ts >= a.first_ts AND {bounds("c.ts", spec.intervals)} {window}
+    """)
+
+
+_MOMENTS = """
+    WITH per_visitor AS (
+        SELECT visitor_id, variation_id, metric_index, count(*) AS conversions,
+               coalesce(sum(revenue), 0) AS revenue, coalesce(sum(value), 0) AS value
+        FROM hits GROUP BY ALL
+    ), y AS (
+        SELECT p.*,
+               CASE m.aggregator
+                   WHEN 'unique' THEN 1
+                   WHEN 'count' THEN p.conversions
+                   WHEN 'sum' THEN CASE m.field WHEN 'revenue' THEN p.revenue ELSE p.value END
+               END AS y
+        FROM per_visitor p JOIN metrics m USING (metric_index)
+    )
+    SELECT metric_index, variation_id, sum(y) AS s, sum(y * y) AS ss,
+           count(*) FILTER (WHERE y <> 0) AS nonzero, count(*) AS unique_conversions,
+           sum(conversions) AS total_conversions, sum(revenue) AS revenue, sum(value) AS value
+    FROM y GROUP BY ALL
+"""
+
+
+def _number(value: Number | None, as_float: bool) -> Number:
+    if value is None:
+        return 0.0 if as_float else 0
+    return float(value) if as_float else int(value)
+
+
+def count(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> Counts:
+    """Visitors, multiple exposures and per-metric moments for every variation of ``spec``."""
+    prepare(con, spec)
+    visitors = dict.fromkeys(spec.variation_ids, 0)
+    multiple = dict.fromkeys(spec.variation_ids, 0)
+    for variation, n, several in con.execute(
+        "SELECT variation_id, count(*), count(*) FILTER (WHERE multiple) FROM assigned GROUP BY 1"
+    ).fetchall():
+        visitors[variation] = int(n)
+        multiple[variation] = int(several)
+    rows = {(int(r[0]), r[1]): r[2:] for r in con.execute(_MOMENTS).fetchall()}
+    metrics = []
+    for index, metric in enumerate(spec.metrics):
+        as_float = metric.field == "value"
+        per_variation = {}
+        for variation in spec.variation_ids:
+            s, ss, nonzero, unique, total, revenue, value = rows.get(
+                (index, variation), (0, 0, 0, 0, 0, 0, 0.0)
+            )
+            per_variation[variation] = MetricCounts(
+                n=visitors[variation],
+                sum=_number(s, as_float),
+                sum_sq=_number(ss, as_float),
+                nonzero=int(nonzero),
+                unique_conversions=int(unique),
+                total_conversions=int(total),
+                revenue=int(revenue),
+                value=float(value),
+            )
+        metrics.append(per_variation)
+    return Counts(visitors=visitors, multiple_exposures=multiple, metrics=tuple(metrics))

@@ -1,0 +1,122 @@
+"""Each counting rule on a hand-built lake, with the expected numbers worked out by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from liftlog.analysis.counting import count
+from liftlog.analysis.sources import connect
+from liftlog.rules.counting import Aggregator, CountingSpec, MetricSpec
+from tests.analysis.lakes import T0, H, build_lake, conversion, decision
+
+METRICS = (
+    MetricSpec("500", "purchase", Aggregator.UNIQUE),
+    MetricSpec("500", "purchase", Aggregator.COUNT),
+    MetricSpec("500", "purchase", Aggregator.SUM, "revenue"),
+)
+SPEC = CountingSpec(
+    experiment_id="100",
+    campaign_id="200",
+    variation_ids=("301", "302"),
+    intervals=((T0, T0 + 10 * H),),
+    metrics=METRICS,
+)
+
+
+def scenario() -> list[dict[str, Any]]:
+    return [
+        # v1: A, two purchases
+        decision("v1", "301", T0 + H, "d1"),
+        conversion("v1", T0 + 2 * H, "c1a", revenue=100),
+        conversion("v1", T0 + 3 * H, "c1b", revenue=50),
+        # v2: B; the decision arrives twice; a purchase before it; a purchase sent twice
+        decision("v2", "302", T0 + H, "d2"),
+        decision("v2", "302", T0 + H, "d2"),
+        conversion("v2", T0 + H // 2, "c2early", revenue=999),
+        conversion("v2", T0 + 2 * H, "c2", revenue=200),
+        conversion("v2", T0 + 2 * H, "c2", revenue=200),
+        # v3: a decision before the experiment ran, then B inside the bounds
+        decision("v3", "301", T0 - H, "d3early"),
+        decision("v3", "302", T0 + 5 * H, "d3"),
+        conversion("v3", T0 + 6 * H, "c3", revenue=10),
+        # v4: A first, then B: stays in A, reported as a multiple exposure
+        decision("v4", "301", T0 + H, "d4a"),
+        decision("v4", "302", T0 + 2 * H, "d4b"),
+        conversion("v4", T0 + 3 * H, "c4"),
+        # v5: never decided
+        conversion("v5", T0 + 3 * H, "c5", revenue=5),
+        # v6: the activation's entity_id is not the decision's campaign_id
+        decision("v6", "301", T0 + H, "d6", entity="999"),
+        conversion("v6", T0 + 3 * H, "c6", revenue=5),
+        # v7: A, purchase after the experiment stopped
+        decision("v7", "301", T0 + H, "d7"),
+        conversion("v7", T0 + 11 * H, "c7", revenue=5),
+        # v9: a 10-digit timestamp; v10: held back; v11: another experiment
+        decision("v9", "301", (T0 + H) // 1000, "d9"),
+        decision("v10", "302", T0 + H, "d10", holdback=True),
+        decision("v11", "301", T0 + H, "d11", experiment="101", campaign="201"),
+        # v12: B, an event that is no metric of this experiment, and revenue as a float
+        decision("v12", "302", T0 + H, "d12"),
+        conversion("v12", T0 + 2 * H, "c12x", key="signup", entity="501"),
+        conversion("v12", T0 + 2 * H, "c12", revenue=12.5),
+    ]
+
+
+LEGACY = [f"a=1&n=purchase&u=v8&x100=302&v=700&time={(T0 + 4 * H) // 1000}"]
+
+
+def test_counting_follows_every_rule(tmp_path: Path) -> None:
+    settings = build_lake(tmp_path, scenario(), LEGACY)
+    counts = count(connect(settings.lake_dir), SPEC)
+
+    assert counts.visitors == {"301": 3, "302": 4}  # A: v1 v4 v7; B: v2 v3 v8 v12
+    assert counts.multiple_exposures == {"301": 1, "302": 0}
+
+    unique, total, revenue = counts.metrics
+    assert (unique["301"].sum, unique["302"].sum) == (2, 4)  # A: v1 v4; B: v2 v3 v8 v12
+    assert (total["301"].sum, total["302"].sum) == (3, 4)
+    assert (revenue["301"].sum, revenue["302"].sum) == (150, 910)  # v12's 12.5 doesn't count
+    assert revenue["302"].sum_sq == 200**2 + 10**2 + 700**2
+    assert revenue["301"].sum_sq == 150**2
+    assert (revenue["301"].nonzero, revenue["302"].nonzero) == (1, 3)
+    assert unique["302"].sum_sq == 4 and unique["302"].n == 4
+    assert total["301"].sum_sq == 2**2 + 1**2
+    assert revenue["302"].total_conversions == 4 and revenue["302"].revenue == 910
+
+
+def test_counting_attribution_window(tmp_path: Path) -> None:
+    visitors = [
+        decision("w1", "301", T0 + H, "d1"),
+        conversion("w1", T0 + 2 * H, "in", revenue=1),
+        conversion("w1", T0 + 4 * H, "out", revenue=2),
+    ]
+    settings = build_lake(tmp_path, visitors)
+    spec = CountingSpec(
+        "100", "200", ("301", "302"), ((T0, None),), METRICS, attribution_window_ms=2 * H
+    )
+    counts = count(connect(settings.lake_dir), spec)
+    assert counts.metrics[1]["301"].sum == 1
+    assert counts.metrics[2]["301"].sum == 1
+
+
+def test_counting_several_running_periods(tmp_path: Path) -> None:
+    visitors = [
+        decision("p1", "301", T0 + H, "d1"),
+        conversion("p1", T0 + 3 * H, "paused", revenue=1),  # while paused
+        conversion("p1", T0 + 5 * H, "resumed", revenue=2),
+        decision("p2", "302", T0 + 3 * H, "d2"),  # decided while paused
+    ]
+    settings = build_lake(tmp_path, visitors)
+    spec = CountingSpec(
+        "100", "200", ("301", "302"), ((T0, T0 + 2 * H), (T0 + 4 * H, None)), METRICS
+    )
+    counts = count(connect(settings.lake_dir), spec)
+    assert counts.visitors == {"301": 1, "302": 0}
+    assert counts.metrics[2]["301"].sum == 2
+
+
+def test_counting_on_an_empty_lake(tmp_path: Path) -> None:
+    counts = count(connect(tmp_path / "lake"), SPEC)
+    assert counts.visitors == {"301": 0, "302": 0}
+    assert all(m.n == 0 and m.sum == 0 for per in counts.metrics for m in per.values())
