@@ -61,6 +61,7 @@ class Reason(StrEnum):
 
     COUNTED = "counted"
     DECISION = "decision"
+    REPEAT_DECISION = "repeat_decision"
     DUPLICATE = "duplicate"
     MULTIPLE_EXPOSURE = "multiple_exposure"
     BEFORE_FIRST_DECISION = "before_first_decision"
@@ -81,6 +82,8 @@ class Reason(StrEnum):
 DESCRIPTIONS: dict[Reason, str] = {
     Reason.COUNTED: "Counted for the variation the visitor saw first.",
     Reason.DECISION: "The visitor's first decision in this experiment: it fixes their variation.",
+    Reason.REPEAT_DECISION: "A later decision for the variation the visitor is already in; the "
+    "visitor is counted once.",
     Reason.DUPLICATE: "A duplicate of an earlier event with the same entity_id, uuid and "
     "timestamp; only the first one counts.",
     Reason.MULTIPLE_EXPOSURE: "A later decision for a different variation; the visitor stays in "

@@ -1,0 +1,106 @@
+"""The debugger's data: every stored event of one visitor (or one uuid), with its disposition."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from liftlog.rules.counting import CountingSpec
+from liftlog.rules.dispositions import Disposition, StoredEvent, dispositions
+
+# Duplicates are decided over the whole table: the first row of each (entity_id, uuid,
+# timestamp) key, in the order rows were received, is the original.
+_EVENTS = """
+WITH mine AS (
+    SELECT 'decision' AS kind, uuid, entity_id, timestamp_raw, timestamp, process_timestamp,
+           rawlog_position, visitor_id, experiment_id, variation_id, NULL AS event_key,
+           NULL::BIGINT AS revenue, NULL::DOUBLE AS value, problems,
+           coalesce(is_holdback, false) AS is_holdback, source, [] AS experiments
+    FROM decisions WHERE {where}
+    UNION ALL
+    SELECT 'conversion', uuid, entity_id, timestamp_raw, timestamp, process_timestamp,
+           rawlog_position, visitor_id, NULL, NULL, event_name, revenue, value, problems, false,
+           source, [(x.experiment_id, x.variation_id) FOR x IN experiments]
+    FROM conversions WHERE {where}
+), keys AS (
+    SELECT DISTINCT entity_id, uuid, timestamp_raw FROM mine
+), candidates AS (
+    SELECT 'decision' AS kind, entity_id, uuid, timestamp_raw, process_timestamp, rawlog_position
+    FROM decisions WHERE uuid IN (SELECT uuid FROM keys)
+    UNION ALL
+    SELECT 'conversion', entity_id, uuid, timestamp_raw, process_timestamp, rawlog_position
+    FROM conversions WHERE uuid IN (SELECT uuid FROM keys)
+), ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY kind, entity_id, uuid, timestamp_raw
+                                 ORDER BY process_timestamp, rawlog_position) > 1 AS duplicate
+    FROM candidates
+)
+SELECT DISTINCT m.*, r.duplicate
+FROM mine m JOIN ranked r
+  ON m.kind = r.kind AND m.uuid = r.uuid AND m.rawlog_position = r.rawlog_position
+ AND m.entity_id IS NOT DISTINCT FROM r.entity_id AND m.timestamp_raw = r.timestamp_raw
+ORDER BY timestamp_raw, process_timestamp, rawlog_position
+"""
+
+
+def _ms(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+def _stored(row: dict[str, Any]) -> StoredEvent:
+    return StoredEvent(
+        kind=row["kind"],
+        uuid=row["uuid"],
+        entity_id=row["entity_id"],
+        timestamp_raw=row["timestamp_raw"],
+        timestamp=row["timestamp_raw"] if row["timestamp"] is not None else None,
+        received=_ms(row["process_timestamp"]) or 0,
+        position=row["rawlog_position"],
+        visitor_id=row["visitor_id"],
+        experiment_id=row["experiment_id"],
+        variation_id=row["variation_id"],
+        event_key=row["event_key"],
+        revenue=row["revenue"],
+        value=row["value"],
+        problems=tuple(row["problems"] or ()),
+        is_holdback=bool(row["is_holdback"]),
+        duplicate=bool(row["duplicate"]),
+        source=row["source"],
+        experiments=tuple((e[0], e[1]) for e in row["experiments"] or ()),
+    )
+
+
+def _query(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[StoredEvent]:
+    cursor = con.execute(_EVENTS.format(where=where), params * 2)
+    names = [d[0] for d in cursor.description or ()]
+    return [_stored(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+
+
+def visitor_events(con: duckdb.DuckDBPyConnection, visitor_id: str) -> list[StoredEvent]:
+    """Every stored event of ``visitor_id``, oldest first."""
+    return _query(con, "visitor_id = ?", [visitor_id])
+
+
+def events_by_uuid(con: duckdb.DuckDBPyConnection, uuid: str) -> list[StoredEvent]:
+    """Every stored event with this ``uuid`` (duplicates included), oldest first."""
+    return _query(con, "uuid = ?", [uuid])
+
+
+def rejected_mentions(con: duckdb.DuckDBPyConnection, text: str) -> list[dict[str, Any]]:
+    """Rejected records whose body contains ``text`` (a visitor id or a uuid)."""
+    cursor = con.execute(
+        "SELECT process_timestamp, endpoint, reason, detail, rawlog_position FROM rejects "
+        "WHERE contains(decode(body), ?) ORDER BY process_timestamp",
+        [text],
+    )
+    names = [d[0] for d in cursor.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def timeline(
+    con: duckdb.DuckDBPyConnection, visitor_id: str, spec: CountingSpec
+) -> list[Disposition]:
+    """The visitor's events in ``spec``'s experiment, each with why it counted or not."""
+    return dispositions(visitor_events(con, visitor_id), spec)
