@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+
 import pytest
 
 from liftlog.analysis.counting import Counts, count
