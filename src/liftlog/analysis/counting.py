@@ -77,7 +77,7 @@ def _metrics_table(spec: CountingSpec) -> pa.Table:
 
 
 def prepare(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> None:
-    """Create the views ``exposures``, ``assigned`` and ``hits`` for ``spec`` on ``con``.
+    """Create the temporary tables ``assigned`` and ``hits`` for ``spec`` on ``con``.
 
     ``assigned``: one row per visitor with their variation, first decision time and whether
     they were exposed to several variations. ``hits``: every conversion that counts, with its
@@ -91,16 +91,18 @@ def prepare(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> None:
     window = ""
     if spec.attribution_window_ms is not None:
         window = f"AND c.ts <= a.first_ts + {int(spec.attribution_window_ms)}"
+    # Duplicates share (entity_id, uuid, timestamp): grouping on that key keeps one of each
+    # without sorting the table. The rows of one key are one event, so any one of them will do.
     con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW exposures AS
+        CREATE OR REPLACE TEMP TABLE assigned AS
         WITH dec AS (
-            SELECT DISTINCT ON (entity_id, uuid, timestamp_raw)
-                   visitor_id, variation_id, timestamp_raw AS ts
+            SELECT any_value(visitor_id) AS visitor_id, any_value(variation_id) AS variation_id,
+                   timestamp_raw AS ts
             FROM decisions
             WHERE experiment_id = '{experiment}' AND len(problems) = 0
               AND NOT coalesce(is_holdback, false)
               AND variation_id IN (SELECT variation_id FROM variations)
-            ORDER BY entity_id, uuid, timestamp_raw, process_timestamp, rawlog_position
+            GROUP BY entity_id, uuid, timestamp_raw
         ), legacy AS (
             SELECT visitor_id, x.variation_id AS variation_id, timestamp_raw AS ts
             FROM (SELECT visitor_id, timestamp_raw, unnest(experiments) AS x
@@ -108,30 +110,36 @@ def prepare(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> None:
                   WHERE source = 'legacy' AND visitor_id IS NOT NULL AND timestamp IS NOT NULL)
             WHERE x.experiment_id = '{experiment}'
               AND x.variation_id IN (SELECT variation_id FROM variations)
+        ), exposures AS (
+            SELECT * FROM dec WHERE {bounds("ts", spec.intervals)}
+            UNION ALL
+            SELECT * FROM legacy WHERE {bounds("ts", spec.intervals)}
         )
-        SELECT * FROM dec WHERE {bounds("ts", spec.intervals)}
-        UNION ALL
-        SELECT * FROM legacy WHERE {bounds("ts", spec.intervals)}
-    """)
-    con.execute("""
-        CREATE OR REPLACE TEMP VIEW assigned AS
         SELECT visitor_id, arg_min(variation_id, ts) AS variation_id, min(ts) AS first_ts,
                count(DISTINCT variation_id) > 1 AS multiple
         FROM exposures GROUP BY visitor_id
     """)
+    # A conversion belongs to a metric by its entity_id (the event id) or, for legacy calls and
+    # hand-written clients, by its key. Two equi-joins, not one OR-join, keep this a hash join.
     con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW hits AS
+        CREATE OR REPLACE TEMP TABLE hits AS
         WITH conv AS (
-            SELECT DISTINCT ON (entity_id, uuid, timestamp_raw)
-                   visitor_id, entity_id, event_name, timestamp_raw AS ts, revenue, value
+            SELECT any_value(visitor_id) AS visitor_id, entity_id,
+                   any_value(event_name) AS event_name, timestamp_raw AS ts,
+                   any_value(revenue) AS revenue, any_value(value) AS value
             FROM conversions
             WHERE visitor_id IS NOT NULL AND timestamp IS NOT NULL
-            ORDER BY entity_id, uuid, timestamp_raw, process_timestamp, rawlog_position
+              AND (entity_id IN (SELECT event_id FROM metrics)
+                   OR event_name IN (SELECT event_key FROM metrics))
+            GROUP BY entity_id, uuid, timestamp_raw
+        ), matched AS (
+            SELECT c.*, m.metric_index FROM conv c JOIN metrics m ON c.entity_id = m.event_id
+            UNION ALL
+            SELECT c.*, m.metric_index FROM conv c JOIN metrics m ON c.event_name = m.event_key
+            WHERE c.entity_id IS DISTINCT FROM m.event_id
         )
-        SELECT a.visitor_id, a.variation_id, m.metric_index, c.ts, c.revenue, c.value
-        FROM conv c
-        JOIN metrics m ON c.entity_id = m.event_id OR c.event_name = m.event_key
-        JOIN assigned a ON a.visitor_id = c.visitor_id
+        SELECT a.visitor_id, a.variation_id, c.metric_index, c.ts, c.revenue, c.value
+        FROM matched c JOIN assigned a ON a.visitor_id = c.visitor_id
         WHERE c.ts >= a.first_ts AND {bounds("c.ts", spec.intervals)} {window}
     """)
 
