@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from liftlog.analysis.counting import count
+from liftlog.analysis.counting import count, count_segments
 from liftlog.analysis.sources import connect
 from liftlog.rules.counting import Aggregator, CountingSpec, MetricSpec
 from tests.analysis.lakes import T0, H, build_lake, conversion, decision
@@ -120,3 +120,30 @@ def test_counting_on_an_empty_lake(tmp_path: Path) -> None:
     counts = count(connect(tmp_path / "lake"), SPEC)
     assert counts.visitors == {"301": 0, "302": 0}
     assert all(m.n == 0 and m.sum == 0 for per in counts.metrics for m in per.values())
+
+
+def test_counting_by_segment_uses_the_attribute_at_the_first_decision(tmp_path: Path) -> None:
+    def with_country(visitor: dict[str, Any], country: str) -> dict[str, Any]:
+        visitor["attributes"] = [
+            {"entity_id": "9", "key": "country", "type": "custom", "value": country}
+        ]
+        return visitor
+
+    visitors = [
+        with_country(decision("s1", "301", T0 + H, "d1"), "NL"),
+        with_country(decision("s1", "301", T0 + 2 * H, "d1b"), "DE"),  # later: ignored
+        with_country(decision("s2", "302", T0 + H, "d2"), "DE"),
+        decision("s3", "302", T0 + H, "d3"),
+        conversion("s1", T0 + 3 * H, "c1", revenue=10),
+        conversion("s2", T0 + 3 * H, "c2", revenue=20),
+        conversion("s3", T0 + 3 * H, "c3", revenue=30),
+    ]
+    settings = build_lake(tmp_path, visitors)
+    by_country = count_segments(connect(settings.lake_dir), SPEC, "country")
+    assert set(by_country) == {"NL", "DE", None}
+    assert by_country["NL"].visitors == {"301": 1, "302": 0}
+    assert by_country["DE"].visitors == {"301": 0, "302": 1}
+    assert by_country[None].metrics[2]["302"].sum == 30
+    assert by_country["DE"].metrics[2]["302"].sum == 20
+    by_id = count_segments(connect(settings.lake_dir), SPEC, "9")
+    assert by_id["NL"].metrics[2]["301"].sum == 10

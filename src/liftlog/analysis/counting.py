@@ -8,6 +8,7 @@ Python int), and each value is a sum over visitors, so results don't depend on e
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -76,18 +77,24 @@ def _metrics_table(spec: CountingSpec) -> pa.Table:
     )
 
 
-def prepare(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> None:
+def prepare(con: duckdb.DuckDBPyConnection, spec: CountingSpec, segment: str | None = None) -> None:
     """Create the temporary tables ``assigned`` and ``hits`` for ``spec`` on ``con``.
 
     ``assigned``: one row per visitor with their variation, first decision time and whether
     they were exposed to several variations. ``hits``: every conversion that counts, with its
-    visitor, variation, metric, timestamp, revenue and value.
+    visitor, variation, metric, timestamp, revenue and value. With ``segment`` (an attribute key
+    or id), both also carry the visitor's value of that attribute at their first decision.
     """
     con.register("metrics", _metrics_table(spec))
     con.register(
         "variations", pa.table({"variation_id": pa.array(spec.variation_ids, pa.string())})
     )
-    experiment = spec.experiment_id.replace("'", "''")
+    experiment = _quote(spec.experiment_id)
+    if segment is None:
+        seg = "NULL::VARCHAR"
+    else:
+        key = _quote(segment)
+        seg = f"list_filter(attributes, lambda a: a.name = '{key}' OR a.id = '{key}')[1].value"
     window = ""
     if spec.attribution_window_ms is not None:
         window = f"AND c.ts <= a.first_ts + {int(spec.attribution_window_ms)}"
@@ -97,15 +104,15 @@ def prepare(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> None:
         CREATE OR REPLACE TEMP TABLE assigned AS
         WITH dec AS (
             SELECT any_value(visitor_id) AS visitor_id, any_value(variation_id) AS variation_id,
-                   timestamp_raw AS ts
+                   timestamp_raw AS ts, any_value({seg}) AS segment
             FROM decisions
             WHERE experiment_id = '{experiment}' AND len(problems) = 0
               AND NOT coalesce(is_holdback, false)
               AND variation_id IN (SELECT variation_id FROM variations)
             GROUP BY entity_id, uuid, timestamp_raw
         ), legacy AS (
-            SELECT visitor_id, x.variation_id AS variation_id, timestamp_raw AS ts
-            FROM (SELECT visitor_id, timestamp_raw, unnest(experiments) AS x
+            SELECT visitor_id, x.variation_id AS variation_id, timestamp_raw AS ts, segment
+            FROM (SELECT visitor_id, timestamp_raw, unnest(experiments) AS x, {seg} AS segment
                   FROM conversions
                   WHERE source = 'legacy' AND visitor_id IS NOT NULL AND timestamp IS NOT NULL)
             WHERE x.experiment_id = '{experiment}'
@@ -116,7 +123,7 @@ def prepare(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> None:
             SELECT * FROM legacy WHERE {bounds("ts", spec.intervals)}
         )
         SELECT visitor_id, arg_min(variation_id, ts) AS variation_id, min(ts) AS first_ts,
-               count(DISTINCT variation_id) > 1 AS multiple
+               count(DISTINCT variation_id) > 1 AS multiple, arg_min(segment, ts) AS segment
         FROM exposures GROUP BY visitor_id
     """)
     # A conversion belongs to a metric by its entity_id (the event id) or, for legacy calls and
@@ -138,7 +145,7 @@ def prepare(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> None:
             SELECT c.*, m.metric_index FROM conv c JOIN metrics m ON c.event_name = m.event_key
             WHERE c.entity_id IS DISTINCT FROM m.event_id
         )
-        SELECT a.visitor_id, a.variation_id, c.metric_index, c.ts, c.revenue, c.value
+        SELECT a.visitor_id, a.variation_id, a.segment, c.metric_index, c.ts, c.revenue, c.value
         FROM matched c JOIN assigned a ON a.visitor_id = c.visitor_id
         WHERE c.ts >= a.first_ts AND {bounds("c.ts", spec.intervals)} {window}
     """)
@@ -146,7 +153,7 @@ def prepare(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> None:
 
 _MOMENTS = """
     WITH per_visitor AS (
-        SELECT visitor_id, variation_id, metric_index, count(*) AS conversions,
+        SELECT visitor_id, variation_id, segment, metric_index, count(*) AS conversions,
                coalesce(sum(revenue), 0) AS revenue, coalesce(sum(value), 0) AS value
         FROM hits GROUP BY ALL
     ), y AS (
@@ -158,7 +165,7 @@ _MOMENTS = """
                END AS y
         FROM per_visitor p JOIN metrics m USING (metric_index)
     )
-    SELECT metric_index, variation_id, sum(y) AS s, sum(y * y) AS ss,
+    SELECT segment, metric_index, variation_id, sum(y) AS s, sum(y * y) AS ss,
            count(*) FILTER (WHERE y <> 0) AS nonzero, count(*) AS unique_conversions,
            sum(conversions) AS total_conversions, sum(revenue) AS revenue, sum(value) AS value
     FROM y GROUP BY ALL
@@ -171,17 +178,43 @@ def _number(value: Number | None, as_float: bool) -> Number:
     return float(value) if as_float else int(value)
 
 
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
 def count(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> Counts:
     """Visitors, multiple exposures and per-metric moments for every variation of ``spec``."""
-    prepare(con, spec)
-    visitors = dict.fromkeys(spec.variation_ids, 0)
-    multiple = dict.fromkeys(spec.variation_ids, 0)
-    for variation, n, several in con.execute(
-        "SELECT variation_id, count(*), count(*) FILTER (WHERE multiple) FROM assigned GROUP BY 1"
+    return count_segments(con, spec, None).get(None) or _counts(spec, {}, {})
+
+
+def count_segments(
+    con: duckdb.DuckDBPyConnection, spec: CountingSpec, segment: str | None
+) -> dict[str | None, Counts]:
+    """`count` per value of the ``segment`` attribute at each visitor's first decision.
+
+    Visitors without the attribute are under ``None``. Without a segment, everything is under
+    ``None``.
+    """
+    prepare(con, spec, segment)
+    visitors: dict[str | None, list[tuple[str, int, int]]] = {}
+    for value, variation, n, several in con.execute(
+        "SELECT segment, variation_id, count(*), count(*) FILTER (WHERE multiple) "
+        "FROM assigned GROUP BY ALL"
     ).fetchall():
-        visitors[variation] = int(n)
-        multiple[variation] = int(several)
-    rows = {(int(r[0]), r[1]): r[2:] for r in con.execute(_MOMENTS).fetchall()}
+        visitors.setdefault(value, []).append((variation, int(n), int(several)))
+    moments: dict[str | None, dict[tuple[int, str], tuple[Any, ...]]] = {}
+    for row in con.execute(_MOMENTS).fetchall():
+        moments.setdefault(row[0], {})[int(row[1]), row[2]] = row[3:]
+    return {value: _counts(spec, {v: (n, m) for v, n, m in rows}, moments.get(value, {}))
+            for value, rows in visitors.items()}  # fmt: skip
+
+
+def _counts(
+    spec: CountingSpec,
+    visitors: dict[str, tuple[int, int]],
+    rows: dict[tuple[int, str], tuple[Any, ...]],
+) -> Counts:
+    n_of = {v: visitors.get(v, (0, 0))[0] for v in spec.variation_ids}
     metrics = []
     for index, metric in enumerate(spec.metrics):
         as_float = metric.field == "value"
@@ -191,7 +224,7 @@ def count(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> Counts:
                 (index, variation), (0, 0, 0, 0, 0, 0, 0.0)
             )
             per_variation[variation] = MetricCounts(
-                n=visitors[variation],
+                n=n_of[variation],
                 sum=_number(s, as_float),
                 sum_sq=_number(ss, as_float),
                 nonzero=int(nonzero),
@@ -201,4 +234,8 @@ def count(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> Counts:
                 value=float(value),
             )
         metrics.append(per_variation)
-    return Counts(visitors=visitors, multiple_exposures=multiple, metrics=tuple(metrics))
+    return Counts(
+        visitors=n_of,
+        multiple_exposures={v: visitors.get(v, (0, 0))[1] for v in spec.variation_ids},
+        metrics=tuple(metrics),
+    )
