@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from liftlog.analysis.counting import count, count_segments
+from liftlog.analysis.counting import count, count_daily, count_segments
 from liftlog.analysis.sources import connect
 from liftlog.rules.counting import Aggregator, CountingSpec, MetricSpec
 from tests.analysis.lakes import T0, H, build_lake, conversion, decision
@@ -147,3 +147,35 @@ def test_counting_by_segment_uses_the_attribute_at_the_first_decision(tmp_path: 
     assert by_country["DE"].metrics[2]["302"].sum == 20
     by_id = count_segments(connect(settings.lake_dir), SPEC, "9")
     assert by_id["NL"].metrics[2]["301"].sum == 10
+
+
+def test_counting_daily_is_cumulative_and_ends_at_the_total(tmp_path: Path) -> None:
+    day = 86_400_000
+    t0 = 1_699_920_000_000  # midnight UTC
+    visitors = [
+        decision("t1", "301", t0 + H, "d1"),
+        conversion("t1", t0 + 2 * H, "c1", revenue=10),
+        conversion("t1", t0 + day + H, "c2", revenue=5),  # the same visitor, a day later
+        decision("t2", "302", t0 + day + H, "d2"),
+        conversion("t2", t0 + 2 * day + H, "c3", revenue=7),
+    ]
+    settings = build_lake(tmp_path, visitors)
+    spec = CountingSpec("100", "200", ("301", "302"), ((t0, None),), METRICS)
+    con = connect(settings.lake_dir)
+    daily = count_daily(con, spec)
+    assert len(daily) == 3
+    assert [d[1].visitors for d in daily] == [
+        {"301": 1, "302": 0},
+        {"301": 1, "302": 1},
+        {"301": 1, "302": 1},
+    ]
+    unique, total, revenue = (
+        [d[1].metrics[i]["301"] for d in daily] for i in range(3)
+    )  # fmt: skip
+    assert [m.sum for m in unique] == [1, 1, 1]
+    assert [m.sum for m in total] == [1, 2, 2]
+    assert [(m.sum, m.sum_sq) for m in revenue] == [(10, 100), (15, 225), (15, 225)]
+    assert daily[-1][1] == count(con, spec)
+    scenario_lake = build_lake(tmp_path / "scenario", scenario(), LEGACY)
+    con = connect(scenario_lake.lake_dir)
+    assert count_daily(con, SPEC)[-1][1] == count(con, SPEC)
