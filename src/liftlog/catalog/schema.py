@@ -234,3 +234,67 @@ tokens = Table(
     Column("last_used", BigInteger, nullable=True),
     Column("revoked", BigInteger, nullable=True),
 )
+
+# OAuth 2.0 (liftlog.catalog.oauth). Secrets, codes and tokens are stored as SHA-256 only.
+# `oauth_client_id` is the row id of a client; `client_id` is the public identifier it is issued.
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    _ref("accounts.id"),
+    Column("client_id", String(64), nullable=False, unique=True),
+    Column("secret_sha256", String(64), nullable=True, unique=True),  # NULL: a public client
+    Column("name", String(255), nullable=False),
+    Column("redirect_uris", Text, nullable=False),  # JSON array of exact URIs
+    Column("scope", String(64), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("revoked", BigInteger, nullable=True),
+)
+
+# A consent page that was shown: its form's nonce, bound to the authorization request's parameters.
+oauth_requests = Table(
+    "oauth_requests",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    _ref("oauth_clients.id"),
+    Column("nonce_sha256", String(64), nullable=False, unique=True),
+    Column("params", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Column("used", BigInteger, nullable=True),
+)
+
+oauth_codes = Table(
+    "oauth_codes",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    _ref("oauth_clients.id"),
+    _ref("accounts.id"),
+    Column("code_sha256", String(64), nullable=False, unique=True),
+    Column("redirect_uri", Text, nullable=True),
+    Column("scope", String(64), nullable=False),
+    Column("code_challenge", String(128), nullable=False),
+    Column("code_challenge_method", String(8), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Column("used", BigInteger, nullable=True),
+)
+
+# One row per issued access token and its refresh token. `grant_id` is the id of the code the
+# chain of refreshes started from, so a replayed code or refresh token can end the whole chain.
+oauth_tokens = Table(
+    "oauth_tokens",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    _ref("oauth_clients.id"),
+    _ref("accounts.id"),
+    Column("grant_id", BigInteger, nullable=False, index=True),
+    Column("access_sha256", String(64), nullable=False, unique=True),
+    Column("refresh_sha256", String(64), nullable=True, unique=True),
+    Column("scope", String(64), nullable=False),
+    Column("issued", BigInteger, nullable=False),
+    Column("expires_in", Integer, nullable=False),  # seconds, as in the token response
+    Column("refresh_expires", BigInteger, nullable=True),
+    Column("rotated", BigInteger, nullable=True),  # when the refresh token was exchanged
+    Column("revoked", BigInteger, nullable=True),
+)
