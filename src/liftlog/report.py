@@ -249,3 +249,53 @@ def results_csv(doc: dict[str, Any]) -> str:
                 ]
             )
     return out.getvalue()
+
+
+def build_timeseries(
+    spec: CountingSpec,
+    arms: Sequence[Arm],
+    daily: Sequence[tuple[int, Counts]],
+    *,
+    metric_index: int = 0,
+    method: str = "sequential",
+    level: float = 0.90,
+    baseline_id: str | None = None,
+) -> dict[str, Any]:
+    """Cumulative improvement and its interval at the end of each day, for one metric.
+
+    The sequential method carries each day's result into the next (``previous=``), so its
+    intervals only narrow and its p-values only fall: what you read on any day stays valid.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}")
+    metric = spec.metrics[metric_index]
+    base = baseline_id or arms[0].variation_id
+    previous: dict[str, Comparison] = {}
+    points = []
+    for end, counts in daily:
+        per = counts.metrics[metric_index]
+        variations: dict[str, Any] = {}
+        for arm in arms:
+            entry: dict[str, Any] = {"visitors": counts.visitors[arm.variation_id]}
+            if arm.variation_id != base:
+                b, v = _suff(per[base]), _suff(per[arm.variation_id])
+                c: Comparison | BayesianComparison
+                if method == "sequential":
+                    sequential = msprt(
+                        b, v, kind=_kind(metric), config=SequentialConfig(level=level),
+                        previous=previous.get(arm.variation_id),
+                    )  # fmt: skip
+                    previous[arm.variation_id] = c = sequential
+                else:
+                    c = _compare(method, b, v, metric, level)
+                entry["lift"] = _comparison_json(c, metric)
+            variations[arm.variation_id] = entry
+        points.append({"end_time_ms": end, "variations": variations})
+    return {
+        "experiment_id": spec.experiment_id,
+        "metric": metric.name,
+        "method": method,
+        "confidence_threshold": level,
+        "baseline_variation_id": base,
+        "points": points,
+    }

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import random
+from pathlib import Path
 
 import pytest
 
-from liftlog.analysis.counting import Counts, count
+from liftlog.analysis.counting import Counts, count, count_daily
 from liftlog.analysis.sources import connect
-from liftlog.report import Arm, build_results, results_csv
+from liftlog.report import Arm, build_results, build_timeseries, results_csv
+from liftlog.rules.counting import CountingSpec
 from liftlog.stats import MetricKind, SuffStats, fixed_horizon
-from tests.analysis.lakes import build_lake
+from tests.analysis.lakes import H, build_lake, conversion, decision
 from tests.analysis.test_counting import LEGACY, SPEC, scenario
 
 ARMS = (Arm("301", "control", 5000), Arm("302", "treatment", 5000))
+DAY = 86_400_000
+DAY0 = 1_699_920_000_000  # midnight UTC
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +74,29 @@ def test_report_flags_a_sample_ratio_mismatch(counts: Counts) -> None:
     doc = build_results(SPEC, skewed, counts)
     assert doc["sample_ratio_mismatch"]["is_mismatch"] is True
     assert build_results(SPEC, ARMS, counts)["sample_ratio_mismatch"]["is_mismatch"] is False
+
+
+def test_report_timeseries_sequential_intervals_only_narrow(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    visitors = []
+    for i in range(600):
+        variation = "301" if i % 2 else "302"
+        ts = DAY0 + (i // 2 % 6) * DAY + H
+        visitors.append(decision(f"u{i}", variation, ts, f"d{i}"))
+        if rng.random() < (0.3 if variation == "302" else 0.2):
+            visitors.append(conversion(f"u{i}", ts + H, f"c{i}", revenue=rng.randint(1, 100)))
+    settings = build_lake(tmp_path, visitors)
+    spec = CountingSpec("100", "200", ("301", "302"), ((DAY0, None),), SPEC.metrics)
+    daily = count_daily(connect(settings.lake_dir), spec)
+    doc = build_timeseries(spec, ARMS, daily)
+    points = doc["points"]
+    assert len(points) == 6
+    assert [p["variations"]["301"]["visitors"] for p in points] == [50 * k for k in range(1, 7)]
+    intervals = [
+        p["variations"]["302"]["lift"]["confidence_interval"]
+        for p in points
+        if p["variations"]["302"]["lift"]["confidence_interval"] is not None
+    ]
+    assert intervals
+    for earlier, later in itertools.pairwise(intervals):
+        assert earlier[0] <= later[0] and later[1] <= earlier[1]
