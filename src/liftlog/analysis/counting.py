@@ -184,7 +184,12 @@ def _quote(text: str) -> str:
 
 def count(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> Counts:
     """Visitors, multiple exposures and per-metric moments for every variation of ``spec``."""
-    return count_segments(con, spec, None).get(None) or _counts(spec, {}, {})
+    return count_segments(con, spec, None).get(None) or empty_counts(spec)
+
+
+def empty_counts(spec: CountingSpec) -> Counts:
+    """No visitors in any variation: what an experiment that saw no traffic yet counts."""
+    return _counts(spec, {}, {})
 
 
 def count_segments(
