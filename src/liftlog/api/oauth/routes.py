@@ -1,0 +1,204 @@
+"""The OAuth 2.0 endpoints as Starlette routes, built by `oauth_routes(catalog, verifiers)`.
+
+    GET  /.well-known/oauth-authorization-server   server metadata (RFC 8414)
+    POST /oauth/clients                 register a client (personal access token, write scope)
+    DELETE /oauth/clients/{client_id}   revoke a client and its tokens
+    GET  /oauth/authorize               consent page
+    POST /oauth/authorize               the resource owner's decision -> 302 to the client
+    POST /oauth/token                   authorization_code (+ PKCE) and refresh_token grants
+    POST /oauth/revoke                  RFC 7009
+
+Until liftlog has user sessions, the resource owner proves who they are on the consent page with
+one of their personal access tokens: the grant is for that token's account and can't exceed its
+scope. The form carries a single-use nonce stored server-side with the authorization request's
+parameters (`OAuthStore.open_consent`), so a posted form can neither be forged nor replayed nor
+change what is being authorized. Client registration and deletion raise `LiftlogError`s, which the
+application turns into its JSON error shape; the protocol endpoints answer in OAuth's own format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from authlib.oauth2 import OAuth2Error  # type: ignore[import-untyped]
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from liftlog.api.auth import Principal, Verifier, authenticate
+from liftlog.api.oauth.consent import consent_page, error_page
+from liftlog.api.oauth.models import Owner
+from liftlog.api.oauth.requests import Prepared, prepare, read_body, stored
+from liftlog.api.oauth.server import LiftlogAuthorizationServer
+from liftlog.catalog.oauth import AUTH_METHODS, SCOPES, OAuthStore
+from liftlog.errors import Forbidden, InvalidInput, LiftlogError, Problem, Unauthorized
+
+if TYPE_CHECKING:
+    from liftlog.catalog.store import Catalog
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class OAuthEndpoints:
+    def __init__(self, store: OAuthStore, verifiers: Sequence[Verifier]) -> None:
+        self.store = store
+        self.server = LiftlogAuthorizationServer(store)
+        self.verifiers = list(verifiers)
+
+    # Protocol endpoints
+
+    async def authorize(self, request: Request) -> Response:
+        if request.method == "POST":
+            prepared = await prepare(request, with_form=True)
+            return await run_in_threadpool(self._decide, prepared, request.url.path)
+        prepared = await prepare(request, with_form=False)
+        return await run_in_threadpool(self._consent, prepared, request.url.path)
+
+    async def token(self, request: Request) -> Response:
+        prepared = await prepare(request, with_form=True)
+        return await run_in_threadpool(self._protocol, self.server.create_token_response, prepared)
+
+    async def revoke(self, request: Request) -> Response:
+        prepared = await prepare(request, with_form=True)
+        return await run_in_threadpool(self._protocol, self._revoke, prepared)
+
+    def _revoke(self, prepared: Prepared) -> Response:
+        response: Response = self.server.create_endpoint_response("revocation", prepared)
+        return response
+
+    def _protocol(self, endpoint: Any, prepared: Prepared) -> Response:
+        try:
+            response: Response = endpoint(prepared)
+        except OAuth2Error as error:  # raised before Authlib's own handling: insecure transport
+            response = self.server.handle_error_response(None, error)
+        return response
+
+    def _refuse(self, error: OAuth2Error) -> Response:
+        """Redirect the error to the client only if its redirect URI was validated."""
+        if error.redirect_uri:
+            response: Response = self.server.handle_error_response(None, error)
+            return response
+        return error_page(error.error, error.description)
+
+    def _consent(
+        self, prepared: Prepared, action: str, problem: str | None = None, status: int = 200
+    ) -> Response:
+        try:
+            grant = self.server.get_consent_grant(prepared)
+        except OAuth2Error as error:
+            return self._refuse(error)
+        params: Mapping[str, str] = grant.request.payload.data
+        return consent_page(
+            client_name=grant.client.record.name,
+            scope=grant.request.scope,
+            redirect_uri=grant.redirect_uri,
+            action=action,
+            request_id=self.store.open_consent(grant.client.record, params),
+            problem=problem,
+            status=status,
+        )
+
+    def _decide(self, posted: Prepared, action: str) -> Response:
+        fields = dict(reversed(posted.form))
+        params = self.store.take_consent(fields.get("request_id", ""))
+        if params is None:
+            return error_page(
+                "invalid_request", "This consent form has expired or was already used.", 400
+            )
+        prepared = stored(posted.url, params)
+        try:
+            grant = self.server.get_consent_grant(prepared)
+        except OAuth2Error as error:
+            return self._refuse(error)
+        owner: Owner | None = None
+        if fields.get("decision") == "approve":
+            try:
+                owner = self._owner(fields.get("token", ""), grant.request.scope)
+            except LiftlogError as exc:
+                return self._consent(prepared, action, exc.message, exc.status)
+        response: Response = self.server.create_authorization_response(
+            grant.request, grant_user=owner, grant=grant
+        )
+        return response
+
+    def _owner(self, secret: str, scope: str) -> Owner:
+        """The account a personal access token belongs to, if it holds every scope to grant."""
+        if not secret.strip():
+            raise Unauthorized("Enter one of your personal access tokens to allow access.")
+        principal = authenticate(f"Bearer {secret.strip()}", self.verifiers, "read")
+        if principal.kind != "pat":
+            raise Forbidden("Only a personal access token can authorize an application.")
+        missing = [s for s in scope.split() if not principal.allows(s)]
+        if missing:
+            raise Forbidden(
+                f"This token does not hold the {' and '.join(missing)} scope, so it can't grant it."
+            )
+        return Owner(principal.account_id)
+
+    # Client registration (liftlog's JSON errors)
+
+    def _registrar(self, authorization: str | None) -> Principal:
+        principal = authenticate(authorization, self.verifiers, "write")
+        if principal.kind != "pat":
+            raise Forbidden("OAuth clients are managed with a personal access token.")
+        return principal
+
+    async def create_client(self, request: Request) -> Response:
+        body = await read_body(request)
+        return await run_in_threadpool(
+            self._create_client, request.headers.get("authorization"), body
+        )
+
+    def _create_client(self, authorization: str | None, body: bytes) -> Response:
+        principal = self._registrar(authorization)
+        try:
+            metadata = msgspec.json.decode(body)
+        except msgspec.DecodeError as exc:
+            raise InvalidInput("The body is not JSON.", [Problem("$", str(exc))]) from None
+        registered = self.store.register_client(metadata, account_id=principal.account_id)
+        return JSONResponse(registered.to_dict(), status_code=201, headers=NO_STORE)
+
+    async def delete_client(self, request: Request) -> Response:
+        client_id: str = request.path_params["client_id"]
+        authorization = request.headers.get("authorization")
+        await run_in_threadpool(self._delete_client, authorization, client_id)
+        return Response(status_code=204)
+
+    def _delete_client(self, authorization: str | None, client_id: str) -> None:
+        principal = self._registrar(authorization)
+        self.store.delete_client(client_id, account_id=principal.account_id)
+
+    async def metadata(self, request: Request) -> Response:
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse(
+            {
+                "issuer": base,
+                "authorization_endpoint": f"{base}/oauth/authorize",
+                "token_endpoint": f"{base}/oauth/token",
+                "revocation_endpoint": f"{base}/oauth/revoke",
+                "registration_endpoint": f"{base}/oauth/clients",
+                "scopes_supported": list(SCOPES),
+                "response_types_supported": ["code"],
+                "grant_types_supported": ["authorization_code", "refresh_token"],
+                "code_challenge_methods_supported": ["S256"],
+                "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+                "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
+            }
+        )
+
+
+def oauth_routes(catalog: Catalog, verifiers: Sequence[Verifier]) -> list[BaseRoute]:
+    """The authorization server's routes. `verifiers` authenticate the personal access tokens
+    that manage clients and approve grants (OAuth access tokens among them are refused there)."""
+    endpoints = OAuthEndpoints(OAuthStore.of(catalog), verifiers)
+    return [
+        Route("/.well-known/oauth-authorization-server", endpoints.metadata, methods=["GET"]),
+        Route("/oauth/clients", endpoints.create_client, methods=["POST"]),
+        Route("/oauth/clients/{client_id}", endpoints.delete_client, methods=["DELETE"]),
+        Route("/oauth/authorize", endpoints.authorize, methods=["GET", "POST"]),
+        Route("/oauth/token", endpoints.token, methods=["POST"]),
+        Route("/oauth/revoke", endpoints.revoke, methods=["POST"]),
+    ]
