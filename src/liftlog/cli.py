@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from liftlog.catalog.tokens import SCOPES
+from liftlog.errors import LiftlogError
 from liftlog.settings import Settings
 
+if TYPE_CHECKING:
+    from liftlog.catalog.models import Experiment
+    from liftlog.catalog.store import Catalog
+
 DATA_HELP = "Data directory (raw log, lake, catalog). Default: ./data"
+DATABASE_HELP = (
+    "Catalog database URL (sqlite:///... or postgresql+psycopg://...). "
+    "Default: $LIFTLOG_DATABASE_URL, else SQLite in the data directory."
+)
 
 
 @click.group()
@@ -27,15 +40,22 @@ def main() -> None:
 @click.option("--data", "data_dir", default="data", type=click.Path(path_type=Path), help=DATA_HELP)
 @click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
 @click.option("--no-loader", is_flag=True, help="Don't run the lake loader in the background.")
-def serve(host: str, port: int, data_dir: Path, workers: int, no_loader: bool) -> None:
-    """Serve the Event API (and load accepted events into the lake in the background)."""
+@click.option("--database-url", envvar="LIFTLOG_DATABASE_URL", help=DATABASE_HELP)
+def serve(
+    host: str, port: int, data_dir: Path, workers: int, no_loader: bool, database_url: str | None
+) -> None:
+    """Serve the Event API, the management API and datafiles (and load accepted events into the
+    lake in the background)."""
     import uvicorn
 
+    from liftlog.catalog.store import Catalog, default_url
     from liftlog.lake.loader import run_loader_process
 
-    settings = Settings(data_dir=data_dir.resolve())
+    settings = Settings(data_dir=data_dir.resolve(), database_url=database_url or None)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.update(settings.to_env())
+    # Migrate once here: workers that each migrated a fresh PostgreSQL at once could race.
+    Catalog.open(settings.database_url or default_url(settings.data_dir)).close()
     loader = None
     if not no_loader:
         ctx = multiprocessing.get_context("spawn")
@@ -47,6 +67,8 @@ def serve(host: str, port: int, data_dir: Path, workers: int, no_loader: bool) -
     click.echo(f"liftlog serving on {base}  (data: {settings.data_dir})")
     click.echo(f"  Event API:        POST {base}/v1/events")
     click.echo(f"  Legacy event API: GET  {base}/event?a=<project>&n=<event>&u=<visitor>")
+    click.echo(f"  Management API:   {base}/v2/projects  (docs: {base}/docs)")
+    click.echo(f"  Datafiles:        GET  {base}/datafiles/<sdk_key>.json")
     click.echo(f"  Health:           GET  {base}/healthz")
     try:
         uvicorn.run(
@@ -103,6 +125,207 @@ def status(data_dir: Path, as_json: bool) -> None:
         f"  raw log      {r['bytes']:>12,} bytes in {r['segments']} segments, "
         f"{r['pending_bytes']:,} bytes waiting to load"
     )
+
+
+# Catalog commands: each opens the catalog (migrating it) and calls the repository the API uses.
+
+
+def catalog_options(fn: Callable[..., None]) -> Callable[..., None]:
+    fn = click.option("--database-url", envvar="LIFTLOG_DATABASE_URL", help=DATABASE_HELP)(fn)
+    fn = click.option(
+        "--data", "data_dir", default="data", type=click.Path(path_type=Path), help=DATA_HELP
+    )(fn)
+    return fn
+
+
+def json_option(fn: Callable[..., None]) -> Callable[..., None]:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(fn)
+
+
+@contextlib.contextmanager
+def open_catalog(data_dir: Path, database_url: str | None) -> Iterator[Catalog]:
+    """The catalog, with its errors printed as ``error: <message>`` (and exit status 1)."""
+    from liftlog.catalog.store import Catalog, default_url
+
+    url = database_url or default_url(data_dir.resolve())
+    try:
+        with Catalog.open(url) as catalog:
+            yield catalog
+    except LiftlogError as exc:
+        problems = "".join(f"\n  {d.path}: {d.problem}" for d in exc.details)
+        raise click.ClickException(f"{exc.message}{problems}") from None
+
+
+def show(obj: Any, as_json: bool, line: str) -> None:
+    click.echo(json.dumps(obj.to_dict(), indent=2) if as_json else line)
+
+
+def parse_variations(spec: str) -> list[dict[str, Any]]:
+    """``control:5000,treatment:5000`` -> variations with keys and weights (basis points)."""
+    out: list[dict[str, Any]] = []
+    for part in spec.split(","):
+        key, sep, weight = part.strip().partition(":")
+        if not sep or not weight.strip().isdigit():
+            raise click.BadParameter(f"{part!r} is not KEY:WEIGHT", param_hint="--variations")
+        out.append({"key": key.strip(), "weight": int(weight)})
+    return out
+
+
+def event_id(catalog: Catalog, project_id: int, key: str) -> int:
+    page = 1
+    while True:
+        events = catalog.events.list(project_id, page, 100)
+        for event in events.items:
+            if event.key == key:
+                return event.id
+        if page >= events.last_page:
+            raise click.BadParameter(
+                f"no event {key!r} in project {project_id}", param_hint="--metric"
+            )
+        page += 1
+
+
+@main.group()
+def project() -> None:
+    """Projects (each has the SDK key of its datafile)."""
+
+
+@project.command("create")
+@click.option("--name", required=True)
+@catalog_options
+@json_option
+def project_create(name: str, data_dir: Path, database_url: str | None, as_json: bool) -> None:
+    with open_catalog(data_dir, database_url) as catalog:
+        p = catalog.projects.create({"name": name})
+    show(p, as_json, f"project {p.id}  {p.name}  sdk_key {p.sdk_key}")
+
+
+@main.group()
+def experiment() -> None:
+    """Experiments: create, list, start, pause."""
+
+
+@experiment.command("create")
+@click.option("--project", "project_id", required=True, type=int)
+@click.option("--key", required=True)
+@click.option("--variations", required=True, help="KEY:WEIGHT,... in basis points.")
+@click.option("--metric", "metrics", multiple=True, help="Event key; repeat, first is primary.")
+@catalog_options
+@json_option
+def experiment_create(
+    project_id: int,
+    key: str,
+    variations: str,
+    metrics: tuple[str, ...],
+    data_dir: Path,
+    database_url: str | None,
+    as_json: bool,
+) -> None:
+    body: dict[str, Any] = {"key": key, "variations": parse_variations(variations)}
+    with open_catalog(data_dir, database_url) as catalog:
+        if metrics:
+            body["metrics"] = [{"event_id": event_id(catalog, project_id, m)} for m in metrics]
+        e = catalog.experiments.create(project_id, body)
+    show(e, as_json, f"experiment {e.id}  {e.key}  {e.status}")
+
+
+def _set_status(experiment_id: int, status: str, data_dir: Path, database_url: str | None,
+                as_json: bool) -> None:  # fmt: skip
+    with open_catalog(data_dir, database_url) as catalog:
+        e = catalog.experiments.set_status(experiment_id, status)
+    show(e, as_json, f"experiment {e.id}  {e.key}  {e.status}")
+
+
+@experiment.command("start")
+@click.argument("experiment_id", type=int)
+@catalog_options
+@json_option
+def experiment_start(experiment_id: int, data_dir: Path, database_url: str | None,
+                     as_json: bool) -> None:  # fmt: skip
+    """Start (or resume) an experiment: status running."""
+    _set_status(experiment_id, "running", data_dir, database_url, as_json)
+
+
+@experiment.command("pause")
+@click.argument("experiment_id", type=int)
+@catalog_options
+@json_option
+def experiment_pause(experiment_id: int, data_dir: Path, database_url: str | None,
+                     as_json: bool) -> None:  # fmt: skip
+    """Pause an experiment: status paused (it gets no traffic until started again)."""
+    _set_status(experiment_id, "paused", data_dir, database_url, as_json)
+
+
+@experiment.command("list")
+@click.option("--project", "project_id", required=True, type=int)
+@catalog_options
+@json_option
+def experiment_list(project_id: int, data_dir: Path, database_url: str | None,
+                    as_json: bool) -> None:  # fmt: skip
+    found: list[Experiment] = []
+    with open_catalog(data_dir, database_url) as catalog:
+        page = 1
+        while True:
+            result = catalog.experiments.list(project_id, page, 100)
+            found.extend(result.items)
+            if page >= result.last_page:
+                break
+            page += 1
+    if as_json:
+        click.echo(json.dumps([e.to_dict() for e in found], indent=2))
+        return
+    for e in found:
+        weights = ",".join(f"{v.key}:{v.weight}" for v in e.variations)
+        click.echo(f"{e.id}  {e.key:<30} {e.status:<12} {weights}")
+
+
+@main.group()
+def event() -> None:
+    """Custom events (conversion goals)."""
+
+
+@event.command("create")
+@click.option("--project", "project_id", required=True, type=int)
+@click.option("--key", required=True)
+@catalog_options
+@json_option
+def event_create(project_id: int, key: str, data_dir: Path, database_url: str | None,
+                 as_json: bool) -> None:  # fmt: skip
+    with open_catalog(data_dir, database_url) as catalog:
+        e = catalog.events.create(project_id, {"key": key})
+    show(e, as_json, f"event {e.id}  {e.key}")
+
+
+@main.group()
+def token() -> None:
+    """Personal access tokens (read, write) and datafile access tokens (datafile)."""
+
+
+@token.command("create")
+@click.option("--name", required=True)
+@click.option("--scope", required=True, type=click.Choice(SCOPES))
+@catalog_options
+@json_option
+def token_create(name: str, scope: str, data_dir: Path, database_url: str | None,
+                 as_json: bool) -> None:  # fmt: skip
+    """Issue a token; its secret is printed this once and never stored."""
+    with open_catalog(data_dir, database_url) as catalog:
+        issued = catalog.tokens.create(name, scope)
+    if as_json:
+        click.echo(json.dumps({**issued.token.to_dict(), "secret": issued.secret}, indent=2))
+        return
+    click.echo(f"token {issued.token.id}  {name}  scope {scope}")
+    click.echo(issued.secret)
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@catalog_options
+@json_option
+def token_revoke(token_id: int, data_dir: Path, database_url: str | None, as_json: bool) -> None:
+    with open_catalog(data_dir, database_url) as catalog:
+        t = catalog.tokens.revoke(token_id)
+    show(t, as_json, f"token {t.id}  {t.name}  revoked")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,8 +1,13 @@
 """The ASGI application: the collector's two routes on a lean path, everything else on Starlette.
 
 `create_app` is the app factory (no globals); `app_from_env` is what a server process imports.
-The raw log is opened in the lifespan, inside the process that serves, so that each worker of
-``liftlog serve --workers N`` owns a log directory of its own.
+The raw log and the catalog are opened in the lifespan, inside the process that serves, so that
+each worker of ``liftlog serve --workers N`` owns a log directory and a connection pool of its
+own. ``liftlog serve`` migrates the catalog once before starting workers; opening it here again
+finds it at the newest schema.
+
+Bearer tokens are resolved by ``self.verifiers``, tried in order (personal access tokens first);
+another kind of token is one more ``app.verifiers.append(verifier)``.
 """
 
 from __future__ import annotations
@@ -12,14 +17,23 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from liftlog import __version__
+from liftlog.api.auth import Verifier
 from liftlog.api.collector import Collector
+from liftlog.api.datafiles import Datafiles
 from liftlog.api.errors import error_status_headers_body
-from liftlog.errors import LiftlogError
+from liftlog.api.management import OPERATIONS
+from liftlog.api.management.http import routes as management_routes
+from liftlog.api.openapi import OpenApi
+from liftlog.api.tokens import PersonalAccessTokens
+from liftlog.catalog.store import Catalog, default_url
+from liftlog.errors import LiftlogError, MethodNotAllowed, NotFound
 from liftlog.rawlog.writer import RawLog, open_writer
 from liftlog.settings import Settings
 
@@ -28,14 +42,37 @@ class LiftlogApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.collector: Collector | None = None
+        self._catalog: Catalog | None = None
+        self._verifiers: list[Verifier] = [PersonalAccessTokens(lambda: self._catalog)]
+        openapi = OpenApi(OPERATIONS)
         self.web = Starlette(
-            routes=[Route("/", self.index), Route("/healthz", self.health)],
-            exception_handlers={LiftlogError: self.liftlog_error},
+            routes=[
+                Route("/", self.index),
+                Route("/healthz", self.health),
+                Route("/openapi.json", openapi.json),
+                Route("/docs", openapi.docs),
+                *Datafiles(self).routes(),
+                *management_routes(self, OPERATIONS),
+            ],
+            exception_handlers={LiftlogError: self.liftlog_error, HTTPException: self.http_error},
             lifespan=self.lifespan,
         )
 
+    @property
+    def catalog(self) -> Catalog | None:
+        return self._catalog
+
+    @property
+    def verifiers(self) -> list[Verifier]:
+        return self._verifiers
+
+    @property
+    def database_url(self) -> str:
+        return self.settings.database_url or default_url(self.settings.data_dir)
+
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self._catalog = await run_in_threadpool(Catalog.open, self.database_url)
         writer = open_writer(self.settings.rawlog_dir, self.settings.segment_bytes)
         rawlog = RawLog(writer, self.settings.max_pending_bytes)
         self.collector = Collector(rawlog, self.settings.max_body_bytes)
@@ -44,6 +81,8 @@ class LiftlogApp:
         finally:
             self.collector = None
             await rawlog.close()
+            catalog, self._catalog = self._catalog, None
+            catalog.close()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and self.collector is not None:
@@ -64,6 +103,10 @@ class LiftlogApp:
                 "version": __version__,
                 "event_api": f"{base}/v1/events",
                 "legacy_event_api": f"{base}/event",
+                "management_api": f"{base}/v2/projects",
+                "datafiles": f"{base}/datafiles/{{sdk_key}}.json",
+                "openapi": f"{base}/openapi.json",
+                "docs": f"{base}/docs",
                 "health": f"{base}/healthz",
             }
         )
@@ -75,7 +118,25 @@ class LiftlogApp:
         assert isinstance(exc, LiftlogError)
         status, headers, body = error_status_headers_body(exc)
         extra = {k.decode(): v.decode() for k, v in headers if k == b"retry-after"}
+        if status == 401:
+            extra["www-authenticate"] = 'Bearer realm="liftlog"'  # RFC 6750 §3
         return Response(body, status, extra, "application/json")
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        """Starlette's own 404 (no route) and 405 (no such method), in the shared error shape."""
+        assert isinstance(exc, HTTPException)
+        error: LiftlogError
+        if exc.status_code == 405:
+            error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}.")
+        elif exc.status_code == 404:
+            error = NotFound(f"Nothing is at {request.url.path}.")
+        else:
+            error = LiftlogError(str(exc.detail))
+            error.status = exc.status_code
+        response = await self.liftlog_error(request, error)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
 
 
 def create_app(settings: Settings) -> LiftlogApp:

@@ -1,4 +1,9 @@
-"""Personal access tokens for the management API.
+"""Personal access tokens for the management API, and datafile access tokens.
+
+Scopes: ``read`` (GET on the management API), ``write`` (every method; implies ``read``) and
+``datafile`` (only ``GET /datafiles/auth/{sdk_key}.json`` of the account's projects, what an SDK
+holds as its ``datafile_access_token``; it implies nothing else, and nothing implies it, so a
+secret that ships inside an application can never change the catalog).
 
 A token is ``llpat_`` followed by 32 random bytes in URL-safe base64 (256 bits). Only its SHA-256
 is stored: with that much entropy a fast hash is as safe as a slow one, and it lets a request be
@@ -21,7 +26,7 @@ from liftlog.catalog.validate import Checker
 from liftlog.errors import Forbidden, Unauthorized
 
 PREFIX = "llpat_"
-SCOPES = ("read", "write")
+SCOPES = ("read", "write", "datafile")
 SECRET_BYTES = 32
 # `last_used` is rewritten at most once a minute per token, not on every request.
 LAST_USED_RESOLUTION_MS = 60_000
@@ -30,6 +35,11 @@ T = schema.tokens
 
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def grants(held: str, needed: str) -> bool:
+    """Does a token of scope `held` allow `needed`? Only ``write`` implies another (``read``)."""
+    return held == needed or (held == "write" and needed == "read")
 
 
 def _token(row: RowMapping) -> Token:
@@ -77,11 +87,21 @@ class Tokens(Repository):
     def authenticate(self, secret: str, scope: str = "read") -> Token:
         """The active token for `secret` if it grants `scope`.
 
-        Unknown or revoked secrets raise Unauthorized (401); a read token asked to write raises
-        Forbidden (403). Records when the token was last used.
+        Unknown or revoked secrets raise Unauthorized (401); a token without `scope` (a read
+        token asked to write, a datafile token asked to read) raises Forbidden (403).
         """
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}")
+        token = self.verify(secret)
+        if not grants(token.scope, scope):
+            raise Forbidden(f"token {token.id} has scope {token.scope}, {scope} needed")
+        return token
+
+    def verify(self, secret: str) -> Token:
+        """The active token for `secret`, whatever its scope; unknown or revoked: Unauthorized.
+
+        Records when the token was last used (at most once a minute).
+        """
         with self.transaction() as conn:
             row = (
                 conn.execute(select(T).where(T.c.secret_sha256 == digest(secret)))
@@ -91,8 +111,6 @@ class Tokens(Repository):
             if row is None or row["revoked"] is not None:
                 raise Unauthorized("unknown or revoked token")
             token = _token(row)
-            if not token.allows(scope):
-                raise Forbidden(f"token {token.id} has scope {token.scope}, {scope} needed")
             now = self.ctx.clock()
             if token.last_used is None or now - token.last_used >= LAST_USED_RESOLUTION_MS:
                 conn.execute(update(T).where(T.c.id == token.id).values(last_used=now))
