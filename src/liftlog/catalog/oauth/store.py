@@ -1,4 +1,4 @@
-"""OAuth 2.0 state: registered clients, consent forms shown, authorization codes and tokens.
+"""OAuth 2.0 storage: registered clients, consent forms shown, authorization codes and tokens.
 
 The protocol rules live in `liftlog.api.oauth` (on Authlib); this module keeps the state and makes
 each step atomic. Every secret (client secret, consent nonce, code, access and refresh token) is
@@ -13,18 +13,33 @@ someone else holds a copy.
 from __future__ import annotations
 
 import base64
-import hmac
-import ipaddress
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
-from sqlalchemy.engine import RowMapping
 
 from liftlog.catalog import schema
+from liftlog.catalog.oauth.records import (
+    AUTH_METHODS,
+    CLIENT_SECRET_PREFIX,
+    CODE_TTL_MS,
+    CONSENT_TTL_MS,
+    MAX_REDIRECT_URIS,
+    PURGE_AFTER_MS,
+    REFRESH_TTL_MS,
+    SCOPES,
+    SECRET_BYTES,
+    AuthorizationCode,
+    OAuthClient,
+    OAuthToken,
+    RegisteredClient,
+    client_record,
+    code_record,
+    normal_scope,
+    redirect_uri_problem,
+    token_record,
+)
 from liftlog.catalog.projects import Accounts
 from liftlog.catalog.repo import Repository, fetch, new_id
 from liftlog.catalog.tokens import digest
@@ -34,165 +49,10 @@ from liftlog.errors import Conflict, NotFound, Unauthorized
 if TYPE_CHECKING:
     from liftlog.catalog.store import Catalog
 
-ACCESS_PREFIX = "lloat_"
-REFRESH_PREFIX = "llort_"
-CLIENT_SECRET_PREFIX = "llcs_"
-SECRET_BYTES = 32
-SCOPES = ("read", "write")
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
-MAX_REDIRECT_URIS = 10
-ACCESS_TTL_S = 3600
-# RFC 6749 §4.1.2 recommends at most 10 minutes for a code; a person may read a consent page longer.
-CODE_TTL_MS = 10 * 60_000
-CONSENT_TTL_MS = 30 * 60_000
-REFRESH_TTL_MS = 30 * 86_400_000
-# Spent and expired codes and consent forms are deleted this long after they expire.
-PURGE_AFTER_MS = 86_400_000
-
 C = schema.oauth_clients
 R = schema.oauth_requests
 K = schema.oauth_codes
 T = schema.oauth_tokens
-
-
-def normal_scope(scope: str) -> str:
-    """Scopes as one canonical string, sorted, each once: ``"write read"`` -> ``"read write"``."""
-    return " ".join(sorted(set(scope.split())))
-
-
-def redirect_uri_problem(uri: str) -> str | None:
-    """Why `uri` can't be a redirect URI, or None: https, or http on loopback (RFC 8252 §7.3)."""
-    try:
-        parts = urlsplit(uri)
-        host = parts.hostname
-    except ValueError:
-        return "must be an absolute URI"
-    if parts.fragment or uri.endswith("#"):
-        return "must not have a fragment"
-    if not host:
-        return "must be an absolute URI with a host"
-    if parts.scheme == "https":
-        return None
-    if parts.scheme == "http":
-        if host == "localhost":
-            return None
-        try:
-            if ipaddress.ip_address(host).is_loopback:
-                return None
-        except ValueError:
-            pass
-        return "http is only allowed for loopback addresses; use https"
-    return "must use https (or http on a loopback address)"
-
-
-@dataclass(frozen=True, slots=True)
-class OAuthClient:
-    """A registered client. Public clients (native and browser apps) have no secret."""
-
-    id: int
-    account_id: int
-    client_id: str
-    name: str
-    redirect_uris: tuple[str, ...]
-    scope: str
-    created: int
-    revoked: int | None
-    secret_sha256: str | None = field(repr=False)
-
-    @property
-    def public(self) -> bool:
-        return self.secret_sha256 is None
-
-    def check_secret(self, secret: str) -> bool:
-        if self.secret_sha256 is None:
-            return False
-        return hmac.compare_digest(digest(secret), self.secret_sha256)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Client metadata with RFC 7591 names."""
-        return {
-            "client_id": self.client_id,
-            "client_name": self.name,
-            "redirect_uris": list(self.redirect_uris),
-            "scope": self.scope,
-            "token_endpoint_auth_method": "none" if self.public else "client_secret_basic",
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "client_id_issued_at": self.created // 1000,
-            "account_id": self.account_id,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class RegisteredClient:
-    """The result of registering: the secret (None for a public client) is shown this once."""
-
-    client: OAuthClient
-    secret: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        body = self.client.to_dict()
-        if self.secret is not None:
-            body["client_secret"] = self.secret
-            body["client_secret_expires_at"] = 0  # RFC 7591: never expires
-        return body
-
-
-@dataclass(frozen=True, slots=True)
-class AuthorizationCode:
-    id: int
-    oauth_client_id: int
-    account_id: int
-    redirect_uri: str | None
-    scope: str
-    code_challenge: str
-    code_challenge_method: str
-    expires: int
-    used: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class OAuthToken:
-    """An issued access token and its refresh token, as stored (never the secrets)."""
-
-    id: int
-    oauth_client_id: int
-    client_id: str
-    account_id: int
-    grant_id: int
-    scope: str
-    issued: int
-    expires_in: int
-    refresh_expires: int | None
-    rotated: int | None
-    revoked: int | None
-
-    @property
-    def expires(self) -> int:
-        return self.issued + self.expires_in * 1000
-
-
-def _client(row: RowMapping) -> OAuthClient:
-    return OAuthClient(
-        id=row["id"],
-        account_id=row["account_id"],
-        client_id=row["client_id"],
-        name=row["name"],
-        redirect_uris=tuple(json.loads(row["redirect_uris"])),
-        scope=row["scope"],
-        created=row["created"],
-        revoked=row["revoked"],
-        secret_sha256=row["secret_sha256"],
-    )
-
-
-def _code(row: RowMapping) -> AuthorizationCode:
-    return AuthorizationCode(**{f: row[f] for f in AuthorizationCode.__dataclass_fields__})
-
-
-def _token(row: RowMapping) -> OAuthToken:
-    return OAuthToken(**{f: row[f] for f in OAuthToken.__dataclass_fields__})
-
 
 _TOKENS = select(T, C.c.client_id).join(C, C.c.id == T.c.oauth_client_id)
 
@@ -256,13 +116,13 @@ class OAuthStore(Repository):
                     revoked=None,
                 )
             )
-            return RegisteredClient(_client(fetch(conn, C, row_id, "OAuth client")), secret)
+            return RegisteredClient(client_record(fetch(conn, C, row_id, "OAuth client")), secret)
 
     def client(self, client_id: str) -> OAuthClient | None:
         """The active client with this identifier."""
         with self.reading() as conn:
             row = conn.execute(select(C).where(C.c.client_id == client_id)).mappings().first()
-        return None if row is None or row["revoked"] is not None else _client(row)
+        return None if row is None or row["revoked"] is not None else client_record(row)
 
     def clients(self, account_id: int) -> list[OAuthClient]:
         """The account's active clients, oldest first."""
@@ -270,7 +130,7 @@ class OAuthStore(Repository):
             select(C).where(C.c.account_id == account_id, C.c.revoked.is_(None)).order_by(C.c.id)
         )
         with self.reading() as conn:
-            return [_client(r) for r in conn.execute(query).mappings()]
+            return [client_record(r) for r in conn.execute(query).mappings()]
 
     def delete_client(self, client_id: str, *, account_id: int) -> OAuthClient:
         """Revoke the client and every token issued to it. Another account's client is NotFound."""
@@ -285,7 +145,7 @@ class OAuthStore(Repository):
                 .where(T.c.oauth_client_id == row["id"], T.c.revoked.is_(None))
                 .values(revoked=now)
             )
-            return _client(fetch(conn, C, row["id"], "OAuth client"))
+            return client_record(fetch(conn, C, row["id"], "OAuth client"))
 
     # Consent forms
 
@@ -326,8 +186,8 @@ class OAuthStore(Repository):
             return params
 
     def _purge(self, conn: Connection, now: int) -> None:
-        conn.execute(delete(R).where(R.c.expires < now - PURGE_AFTER_MS))
-        conn.execute(delete(K).where(K.c.expires < now - PURGE_AFTER_MS))
+        conn.execute(delete(R).where(R.c.expires <= now - PURGE_AFTER_MS))
+        conn.execute(delete(K).where(K.c.expires <= now - PURGE_AFTER_MS))
 
     # Authorization codes
 
@@ -360,7 +220,7 @@ class OAuthStore(Repository):
                     used=None,
                 )
             )
-            return _code(fetch(conn, K, code_id, "authorization code"))
+            return code_record(fetch(conn, K, code_id, "authorization code"))
 
     def find_code(self, code: str, client: OAuthClient) -> AuthorizationCode | None:
         """The unspent, unexpired code issued to `client`. A spent one revokes its grant."""
@@ -371,7 +231,7 @@ class OAuthStore(Repository):
         if row["used"] is not None:
             self.revoke_grant(row["id"])
             return None
-        return None if row["expires"] <= self.ctx.clock() else _code(row)
+        return None if row["expires"] <= self.ctx.clock() else code_record(row)
 
     # Tokens
 
@@ -429,7 +289,7 @@ class OAuthStore(Repository):
                     )
                 )
                 row = conn.execute(_TOKENS.where(T.c.id == token_id)).mappings().one()
-                return _token(row)
+                return token_record(row)
         except _Spent:
             self.revoke_grant(grant_id)
             raise Conflict("the authorization code or refresh token was already used") from None
@@ -446,7 +306,7 @@ class OAuthStore(Repository):
             )
         if row is None:
             return None
-        token = _token(row)
+        token = token_record(row)
         if token.rotated is not None:
             self.revoke_grant(token.grant_id)
             return None
@@ -464,7 +324,7 @@ class OAuthStore(Repository):
             for column in columns:
                 row = conn.execute(_TOKENS.where(column == digest(secret))).mappings().first()
                 if row is not None:
-                    return _token(row)
+                    return token_record(row)
         return None
 
     def revoke_grant(self, grant_id: int) -> None:
@@ -490,7 +350,7 @@ class OAuthStore(Repository):
             )
         if row is None:
             raise Unauthorized("unknown OAuth access token")
-        token = _token(row)
+        token = token_record(row)
         if token.revoked is not None or row["client_revoked"] is not None:
             raise Unauthorized("the OAuth access token was revoked")
         if token.expires <= self.ctx.clock():
