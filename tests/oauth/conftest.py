@@ -4,8 +4,10 @@ server on loopback serving the OAuth routes plus one protected route, as the app
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +31,6 @@ from liftlog.catalog.store import Catalog
 from liftlog.catalog.tokens import PREFIX as PAT_PREFIX
 from liftlog.errors import LiftlogError
 from tests.catalog import conftest as catalog_fixtures
-from tests.server import free_port
 
 # The catalog on SQLite and on PostgreSQL, exactly as the catalog's own tests get it.
 backend = catalog_fixtures.backend
@@ -54,8 +55,10 @@ def pat_verifier(catalog: Catalog) -> Verifier:
     return verify
 
 
-def build_app(catalog: Catalog) -> Starlette:
-    verifiers = [pat_verifier(catalog), oauth_verifier(catalog)]
+def build_app(catalog: Catalog | None) -> Starlette:
+    """The OAuth routes and a protected route, given the catalog the way the application gives
+    it: through a function, since the application opens its catalog in its lifespan."""
+    verifiers = [pat_verifier(catalog), oauth_verifier(lambda: catalog)] if catalog else []
 
     async def protected(request: Request) -> Response:
         scope = "read" if request.method == "GET" else "write"
@@ -77,7 +80,7 @@ def build_app(catalog: Catalog) -> Starlette:
 
     return Starlette(
         routes=[
-            *oauth_routes(catalog, verifiers),
+            *oauth_routes(lambda: catalog, verifiers),
             Route("/protected", protected, methods=["GET", "POST"]),
         ],
         exception_handlers={LiftlogError: liftlog_error},
@@ -86,11 +89,21 @@ def build_app(catalog: Catalog) -> Starlette:
 
 @pytest.fixture
 def base_url(catalog: Catalog) -> Iterator[str]:
+    with serve(build_app(catalog)) as url:
+        yield url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve(app: Starlette) -> Iterator[str]:
     """A uvicorn server in a thread on a free loopback port."""
     port = free_port()
-    config = uvicorn.Config(
-        build_app(catalog), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

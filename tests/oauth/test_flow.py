@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
+from liftlog.api.oauth import oauth_verifier
 from liftlog.catalog.oauth import RegisteredClient
 from liftlog.catalog.store import Catalog
+from liftlog.errors import Unavailable
 
 from .conftest import (
     REDIRECT,
@@ -13,10 +16,12 @@ from .conftest import (
     approve,
     authorize_params,
     bearer,
+    build_app,
     exchange,
     redirect_params,
     refresh,
     request_id,
+    serve,
     token_request,
 )
 
@@ -199,3 +204,14 @@ def test_flow_token_request_helper_matches_the_spelled_out_calls(
         http, confidential, {"token": renewed.json()["access_token"]}, "/oauth/revoke"
     )
     assert revoked.status_code == 200
+
+
+def test_flow_answers_503_until_the_catalog_is_open() -> None:
+    with serve(build_app(None)) as url, httpx.Client(base_url=url, timeout=10) as http:
+        token = http.post("/oauth/token", data={"grant_type": "refresh_token", "client_id": "x"})
+        assert token.status_code == 503
+        assert token.json()["error"]["code"] == "unavailable"
+        assert http.get("/oauth/authorize", params={"client_id": "x"}).status_code == 503
+    with pytest.raises(Unavailable):
+        oauth_verifier(lambda: None)("lloat_anything")
+    assert oauth_verifier(lambda: None)("llpat_not-ours") is None

@@ -401,3 +401,23 @@ def catalog_client(catalog: Catalog, client_id: str) -> OAuthClient:
     found = OAuthStore.of(catalog).client(client_id)
     assert found is not None
     return found
+
+
+# Transport
+
+
+def test_plain_http_is_refused_off_loopback(
+    http: httpx.Client, confidential: RegisteredClient
+) -> None:
+    """Behind a TLS proxy the server must see https (uvicorn --proxy-headers); plain http on a
+    public name is refused rather than sending tokens in clear."""
+    public_host = {"Host": "liftlog.example"}
+    form = {"grant_type": "refresh_token", "refresh_token": "llort_x"}
+    auth = (confidential.client.client_id, confidential.secret or "")
+    token = http.post("/oauth/token", data=form, auth=auth, headers=public_host)
+    oauth_error(token, 400, "insecure_transport")
+    params = authorize_params(confidential.client.client_id, Pkce.make())
+    page = http.get("/oauth/authorize", params=params, headers=public_host)
+    assert page.status_code == 400
+    assert "location" not in page.headers
+    assert "insecure_transport" in page.text

@@ -19,7 +19,7 @@ application turns into its JSON error shape; the protocol endpoints answer in OA
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from authlib.oauth2 import OAuth2Error  # type: ignore[import-untyped]
@@ -32,21 +32,21 @@ from liftlog.api.auth import Principal, Verifier, authenticate
 from liftlog.api.oauth.consent import consent_page, error_page
 from liftlog.api.oauth.models import Owner
 from liftlog.api.oauth.requests import Prepared, prepare, read_body, stored
-from liftlog.api.oauth.server import LiftlogAuthorizationServer
+from liftlog.api.oauth.server import CatalogSource, LiftlogAuthorizationServer, store_provider
 from liftlog.catalog.oauth import AUTH_METHODS, SCOPES, OAuthStore
 from liftlog.errors import Forbidden, InvalidInput, LiftlogError, Problem, Unauthorized
-
-if TYPE_CHECKING:
-    from liftlog.catalog.store import Catalog
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class OAuthEndpoints:
-    def __init__(self, store: OAuthStore, verifiers: Sequence[Verifier]) -> None:
-        self.store = store
-        self.server = LiftlogAuthorizationServer(store)
-        self.verifiers = list(verifiers)
+    def __init__(self, source: CatalogSource, verifiers: Sequence[Verifier]) -> None:
+        self.server = LiftlogAuthorizationServer(store_provider(source))
+        self.verifiers = verifiers  # not copied: the application may add verifiers later
+
+    @property
+    def store(self) -> OAuthStore:
+        return self.server.store
 
     # Protocol endpoints
 
@@ -190,10 +190,11 @@ class OAuthEndpoints:
         )
 
 
-def oauth_routes(catalog: Catalog, verifiers: Sequence[Verifier]) -> list[BaseRoute]:
-    """The authorization server's routes. `verifiers` authenticate the personal access tokens
+def oauth_routes(catalog: CatalogSource, verifiers: Sequence[Verifier]) -> list[BaseRoute]:
+    """The authorization server's routes. `catalog` is the catalog or a function returning the
+    open one (None until it is open: 503). `verifiers` authenticate the personal access tokens
     that manage clients and approve grants (OAuth access tokens among them are refused there)."""
-    endpoints = OAuthEndpoints(OAuthStore.of(catalog), verifiers)
+    endpoints = OAuthEndpoints(catalog, verifiers)
     return [
         Route("/.well-known/oauth-authorization-server", endpoints.metadata, methods=["GET"]),
         Route("/oauth/clients", endpoints.create_client, methods=["POST"]),

@@ -13,6 +13,7 @@ Every method here does blocking I/O; callers run them in a worker thread.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from authlib.oauth2 import AuthorizationServer  # type: ignore[import-untyped]
@@ -37,7 +38,23 @@ from liftlog.catalog.oauth import (
     SCOPES,
     OAuthStore,
 )
-from liftlog.errors import Conflict
+from liftlog.catalog.store import Catalog
+from liftlog.errors import Conflict, Unavailable
+
+#: A catalog, or a function returning the open catalog (None until the server has opened it).
+CatalogSource = Catalog | Callable[[], Catalog | None]
+
+
+def store_provider(source: CatalogSource) -> Callable[[], OAuthStore]:
+    """The OAuth store over the catalog of the moment; 503 while the catalog is not open."""
+
+    def current() -> OAuthStore:
+        catalog = source if isinstance(source, Catalog) else source()
+        if catalog is None:
+            raise Unavailable("The catalog is not open yet.")
+        return OAuthStore.of(catalog)
+
+    return current
 
 
 class StrictCodeChallenge(CodeChallenge):  # type: ignore[misc]
@@ -130,9 +147,9 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
 
 
 class LiftlogAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
-    def __init__(self, store: OAuthStore) -> None:
+    def __init__(self, store: Callable[[], OAuthStore]) -> None:
         super().__init__(scopes_supported=list(SCOPES))
-        self.store = store
+        self._store = store
         generator = BearerTokenGenerator(
             access_token_generator=self._access_token,
             refresh_token_generator=self._refresh_token,
@@ -142,6 +159,10 @@ class LiftlogAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.register_grant(CodeGrant, [StrictCodeChallenge(required=True)])
         self.register_grant(RotatingRefreshGrant)
         self.register_endpoint(Revocation)
+
+    @property
+    def store(self) -> OAuthStore:
+        return self._store()
 
     def _access_token(self, **_: Any) -> str:
         return self.store.secret(ACCESS_PREFIX)
