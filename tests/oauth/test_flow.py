@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from starlette.routing import Route
 
-from liftlog.api.oauth import oauth_verifier
+from liftlog.api.oauth import oauth_routes, oauth_verifier, openapi_paths
 from liftlog.catalog.oauth import RegisteredClient
 from liftlog.catalog.store import Catalog
 from liftlog.errors import Unavailable
@@ -215,3 +216,15 @@ def test_flow_answers_503_until_the_catalog_is_open() -> None:
     with pytest.raises(Unavailable):
         oauth_verifier(lambda: None)("lloat_anything")
     assert oauth_verifier(lambda: None)("llpat_not-ours") is None
+
+
+def test_flow_openapi_paths_describe_exactly_the_routes() -> None:
+    described = {(p, m.upper()) for p, item in openapi_paths().items() for m in item}
+    served = {
+        (route.path, method)
+        for route in oauth_routes(lambda: None, [])
+        if isinstance(route, Route)
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    assert described == served
