@@ -31,9 +31,11 @@ from liftlog.api.errors import error_status_headers_body
 from liftlog.api.management import OPERATIONS
 from liftlog.api.management.http import routes as management_routes
 from liftlog.api.openapi import OpenApi
+from liftlog.api.results import ResultsAPI
+from liftlog.api.results import openapi_paths as results_openapi_paths
 from liftlog.api.tokens import PersonalAccessTokens
 from liftlog.catalog.store import Catalog, default_url
-from liftlog.errors import LiftlogError, MethodNotAllowed, NotFound
+from liftlog.errors import LiftlogError, MethodNotAllowed, NotFound, Unavailable
 from liftlog.rawlog.writer import RawLog, open_writer
 from liftlog.settings import Settings
 
@@ -44,7 +46,7 @@ class LiftlogApp:
         self.collector: Collector | None = None
         self._catalog: Catalog | None = None
         self._verifiers: list[Verifier] = [PersonalAccessTokens(lambda: self._catalog)]
-        openapi = OpenApi(OPERATIONS)
+        openapi = OpenApi(OPERATIONS, results_openapi_paths())
         self.web = Starlette(
             routes=[
                 Route("/", self.index),
@@ -53,6 +55,7 @@ class LiftlogApp:
                 Route("/docs", openapi.docs),
                 *Datafiles(self).routes(),
                 *management_routes(self, OPERATIONS),
+                *ResultsAPI(settings, self.open_catalog, self._verifiers).routes(),
             ],
             exception_handlers={LiftlogError: self.liftlog_error, HTTPException: self.http_error},
             lifespan=self.lifespan,
@@ -60,6 +63,12 @@ class LiftlogApp:
 
     @property
     def catalog(self) -> Catalog | None:
+        return self._catalog
+
+    def open_catalog(self) -> Catalog:
+        """The catalog, once the lifespan has opened it."""
+        if self._catalog is None:
+            raise Unavailable("The catalog is not open yet; retry in a moment.")
         return self._catalog
 
     @property

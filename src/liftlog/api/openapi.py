@@ -132,11 +132,14 @@ def _datafile_paths() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def document(operations: Sequence[Operation]) -> dict[str, Any]:
+def document(
+    operations: Sequence[Operation], extra_paths: dict[str, Any] | None = None
+) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for op in operations:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
     paths.update(_datafile_paths())
+    paths.update(extra_paths or {})
     return {
         "openapi": "3.1.0",
         "info": {
@@ -161,8 +164,10 @@ def document(operations: Sequence[Operation]) -> dict[str, Any]:
 
 
 class OpenApi:
-    def __init__(self, operations: Sequence[Operation]) -> None:
-        self.document = document(operations)
+    def __init__(
+        self, operations: Sequence[Operation], extra_paths: dict[str, Any] | None = None
+    ) -> None:
+        self.document = document(operations, extra_paths)
 
     async def json(self, request: Request) -> Response:
         return JSONResponse(self.document)

@@ -28,7 +28,7 @@ from liftlog.analysis.sources import connect
 from liftlog.analysis.spec import counting_spec
 from liftlog.api.auth import Verifier, authenticate
 from liftlog.catalog.store import Catalog
-from liftlog.errors import InvalidInput, Problem
+from liftlog.errors import InvalidInput, NotFound, Problem
 from liftlog.lake.status import rawlog_status
 from liftlog.report import METHODS, Arm, build_results, build_timeseries, results_csv
 from liftlog.rules.counting import CountingSpec, describe
@@ -59,6 +59,13 @@ def _int_param(request: Request, name: str) -> int | None:
         raise InvalidInput(
             f"'{name}' must be an integer.", [Problem(f"query.{name}", "must be an integer")]
         ) from None
+
+
+def _path_int(request: Request, name: str) -> int:
+    try:
+        return int(request.path_params[name])
+    except ValueError:
+        raise NotFound(f"No experiment {request.path_params[name]!r}.") from None
 
 
 def _method(request: Request) -> str:
@@ -103,8 +110,8 @@ class ResultsAPI:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/v2/experiments/{experiment_id:int}/results", self.results),
-            Route("/v2/experiments/{experiment_id:int}/timeseries", self.timeseries),
+            Route("/v2/experiments/{experiment_id}/results", self.results),
+            Route("/v2/experiments/{experiment_id}/timeseries", self.timeseries),
             Route("/v2/visitors/{visitor_id}/timeline", self.timeline),
             Route("/v2/events/{uuid}/explain", self.explain),
         ]
@@ -168,7 +175,7 @@ class ResultsAPI:
 
     async def results(self, request: Request) -> Response:
         self._auth(request)
-        experiment_id = int(request.path_params["experiment_id"])
+        experiment_id = _path_int(request, "experiment_id")
         doc = await run_in_threadpool(self._results, experiment_id, request)
         if request.query_params.get("format") == "csv":
             return Response(
@@ -182,7 +189,7 @@ class ResultsAPI:
 
     async def timeseries(self, request: Request) -> Response:
         self._auth(request)
-        experiment_id = int(request.path_params["experiment_id"])
+        experiment_id = _path_int(request, "experiment_id")
         method = _method(request)
         metric = _int_param(request, "metric") or 0
 
@@ -254,4 +261,75 @@ def _reject_json(row: dict[str, Any]) -> dict[str, Any]:
         "reason": row["reason"],
         "detail": row["detail"],
         "rawlog_position": row["rawlog_position"],
+    }
+
+
+def _op(summary: str, params: list[dict[str, Any]], csv: bool = False) -> dict[str, Any]:
+    content: dict[str, Any] = {"application/json": {"schema": {"type": "object"}}}
+    if csv:
+        content["text/csv"] = {"schema": {"type": "string"}}
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    return {
+        "get": {
+            "operationId": "get_" + summary.lower().replace(" ", "_").replace("'", ""),
+            "summary": summary,
+            "tags": ["Results"],
+            "parameters": params,
+            "security": [{"bearer": ["read"]}],
+            "responses": {
+                "200": {"description": "OK", "content": content},
+                "400": {"description": "A bad parameter", "content": error},
+                "401": {"description": "No or bad token", "content": error},
+                "404": {"description": "No such experiment", "content": error},
+            },
+        }
+    }
+
+
+def _param(name: str, where: str, kind: str, description: str, **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": name,
+        "in": where,
+        "schema": {"type": kind, **extra},
+        "description": description,
+    }
+    if where == "path":
+        out["required"] = True
+    return out
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI path items of the routes above."""
+    experiment = _param("experiment_id", "path", "integer", "The experiment.")
+    method = _param("method", "query", "string", "Statistics.", enum=list(METHODS))
+    return {
+        "/v2/experiments/{experiment_id}/results": _op(
+            "Experiment results",
+            [
+                experiment,
+                method,
+                _param("segment", "query", "string", "Break down by this attribute (key or id)."),
+                _param("baseline_variation_id", "query", "string", "Compare with this one."),
+                _param("format", "query", "string", "json or csv", enum=["json", "csv"]),
+            ],
+            csv=True,
+        ),
+        "/v2/experiments/{experiment_id}/timeseries": _op(
+            "Experiment timeseries",
+            [experiment, method, _param("metric", "query", "integer", "Metric index, 0 first.")],
+        ),
+        "/v2/visitors/{visitor_id}/timeline": _op(
+            "Visitor timeline",
+            [
+                _param("visitor_id", "path", "string", "The visitor."),
+                _param("experiment", "query", "integer", "The experiment.", minimum=1),
+            ],
+        ),
+        "/v2/events/{uuid}/explain": _op(
+            "Explain an event",
+            [
+                _param("uuid", "path", "string", "The event's uuid."),
+                _param("experiment", "query", "integer", "The experiment.", minimum=1),
+            ],
+        ),
     }

@@ -1,0 +1,136 @@
+"""Results, timeseries, timeline and explain over HTTP, for an experiment made through the API."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.conftest import Api, created, error_of
+
+
+def _batch(visitor: str, events: list[dict[str, Any]], decision: dict[str, Any] | None = None,
+           country: str | None = None) -> dict[str, Any]:  # fmt: skip
+    snapshot: dict[str, Any] = {"events": events}
+    if decision is not None:
+        snapshot["decisions"] = [decision]
+    attributes = [] if country is None else [
+        {"entity_id": "1", "key": "country", "type": "custom", "value": country}
+    ]  # fmt: skip
+    return {
+        "account_id": "1",
+        "visitors": [{"visitor_id": visitor, "attributes": attributes, "snapshots": [snapshot]}],
+    }
+
+
+@pytest.fixture(scope="module")
+def world(api: Api) -> dict[str, Any]:
+    with api.client(api.write) as w:
+        pid = created(w.post("/v2/projects", json={"name": "Results"}))["id"]
+        purchase = created(w.post(f"/v2/projects/{pid}/custom_events", json={"key": "buy"}))
+        experiment = created(
+            w.post(
+                "/v2/experiments",
+                params={"action": "start"},
+                json={
+                    "project_id": pid,
+                    "key": "checkout",
+                    "variations": [{"key": "a", "weight": 5000}, {"key": "b", "weight": 5000}],
+                    "metrics": [
+                        {"event_id": purchase["id"], "aggregator": "unique"},
+                        {"event_id": purchase["id"], "aggregator": "sum", "field": "revenue"},
+                    ],
+                },
+            )
+        )
+    [a, b] = [str(v["variation_id"]) for v in experiment["variations"]]
+    decision = {"campaign_id": str(experiment["campaign_id"]),
+                "experiment_id": str(experiment["id"])}  # fmt: skip
+    now = int(time.time() * 1000)
+    sent = []
+    for i in range(40):
+        variation = a if i % 2 == 0 else b
+        visitor = f"r{i}"
+        sent.append(_batch(visitor, [
+            {"entity_id": decision["campaign_id"], "key": "campaign_activated",
+             "timestamp": now + i, "uuid": f"d{i}"}],
+            {**decision, "variation_id": variation}, country="NL" if i < 20 else "DE"))  # fmt: skip
+        if i % 4 < 2:
+            sent.append(_batch(visitor, [{"entity_id": str(purchase["id"]), "key": "buy",
+                                          "timestamp": now + 1000 + i, "uuid": f"c{i}",
+                                          "revenue": 100 * (i % 3 + 1)}]))  # fmt: skip
+    # one conversion before its visitor's decision, and a visitor who was never decided
+    sent.append(_batch("r0", [{"entity_id": str(purchase["id"]), "key": "buy",
+                               "timestamp": now - 1, "uuid": "too-early"}]))  # fmt: skip
+    sent.append(_batch("stranger", [{"entity_id": str(purchase["id"]), "key": "buy",
+                                     "timestamp": now + 5, "uuid": "nobody"}]))  # fmt: skip
+    with httpx.Client(base_url=api.url) as events:
+        for body in sent:
+            assert events.post("/v1/events", content=json.dumps(body)).status_code == 204
+    api.server.wait_loaded()
+    return {"experiment": experiment, "a": a, "b": b}
+
+
+def test_results_api_counts_visitors_and_conversions(api: Api, world: dict[str, Any]) -> None:
+    experiment_id = world["experiment"]["id"]
+    with api.client(api.read) as r:
+        doc = r.get(f"/v2/experiments/{experiment_id}/results").json()
+    a, b = world["a"], world["b"]
+    assert doc["method"] == "sequential" and doc["confidence_threshold"] == 0.9
+    assert doc["reach"]["variations"][a]["count"] == 20
+    assert doc["reach"]["variations"][b]["count"] == 20
+    unique, revenue = doc["metrics"]
+    # i % 4 in (0, 1) converts: a (even i) gets i % 4 == 0, b (odd i) gets i % 4 == 1
+    assert unique["results"][a]["unique_conversions"] == 10
+    assert unique["results"][b]["unique_conversions"] == 10
+    expected_a = sum(100 * (i % 3 + 1) for i in range(0, 40, 4))
+    assert revenue["results"][a]["revenue"] == expected_a
+    assert unique["results"][b]["lift"]["status"] == "too_few_samples"
+    assert doc["freshness"]["is_complete"] is True
+    assert doc["sample_ratio_mismatch"]["is_mismatch"] is False
+
+
+def test_results_api_methods_segments_and_csv(api: Api, world: dict[str, Any]) -> None:
+    experiment_id = world["experiment"]["id"]
+    base = f"/v2/experiments/{experiment_id}/results"
+    with api.client(api.read) as r:
+        fixed = r.get(base, params={"method": "fixed"}).json()
+        assert fixed["metrics"][0]["results"][world["b"]]["lift"]["p_value"] is not None
+        bayes = r.get(base, params={"method": "bayesian"}).json()
+        assert "chance_to_beat_baseline" in bayes["metrics"][0]["results"][world["b"]]["lift"]
+        segmented = r.get(base, params={"segment": "country"}).json()
+        counts = {s["value"]: s["reach"]["total_count"] for s in segmented["segments"]}
+        assert counts == {"DE": 20, "NL": 20}
+        text = r.get(base, params={"format": "csv"})
+        assert text.headers["content-type"].startswith("text/csv")
+        assert len(list(csv.DictReader(io.StringIO(text.text)))) == 4
+        error_of(r.get(base, params={"method": "magic"}), 400)
+        error_of(r.get("/v2/experiments/999999/results"), 404)
+    with api.client() as anonymous:
+        error_of(anonymous.get(base), 401)
+
+
+def test_results_api_timeseries(api: Api, world: dict[str, Any]) -> None:
+    with api.client(api.read) as r:
+        doc = r.get(f"/v2/experiments/{world['experiment']['id']}/timeseries").json()
+    assert doc["points"]
+    assert doc["points"][-1]["variations"][world["a"]]["visitors"] == 20
+
+
+def test_results_api_timeline_and_explain(api: Api, world: dict[str, Any]) -> None:
+    experiment_id = world["experiment"]["id"]
+    with api.client(api.read) as r:
+        timeline = r.get("/v2/visitors/r0/timeline", params={"experiment": experiment_id}).json()
+        reasons = {e["uuid"]: e["disposition"] for e in timeline["events"]}
+        assert reasons == {"too-early": "before_first_decision", "d0": "decision", "c0": "counted"}
+        [early] = [e for e in timeline["events"] if e["uuid"] == "too-early"]
+        assert "before the visitor's first decision" in early["reason"]
+        explained = r.get("/v2/events/nobody/explain", params={"experiment": experiment_id})
+        [event] = explained.json()["events"]
+        assert event["disposition"] == "never_decided"
+        error_of(r.get("/v2/visitors/r0/timeline"), 400)
