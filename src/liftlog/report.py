@@ -299,3 +299,37 @@ def build_timeseries(
         "baseline_variation_id": base,
         "points": points,
     }
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x * 100:+.1f}%"
+
+
+def results_text(doc: dict[str, Any]) -> str:
+    """The results document as the plain-text tables ``liftlog results`` prints."""
+    lines = [f"experiment {doc['experiment_id']}  method {doc['method']}  "
+             f"significance level {doc['confidence_threshold']:.0%}"]  # fmt: skip
+    reach = doc["reach"]["variations"]
+    lines.append("visitors: " + ", ".join(f"{v['name']} {v['count']:,}" for v in reach.values()))
+    srm = doc["sample_ratio_mismatch"]
+    if srm["is_mismatch"]:
+        lines.append(f"WARNING: sample ratio mismatch (p = {srm['p_value']:.2g})")
+    for metric in doc["metrics"]:
+        lines.append("")
+        lines.append(f"{metric['name']} ({metric['role']})")
+        lines.append(f"  {'variation':<16}{'visitors':>10}{'conv.':>8}{'value':>12}{'rate':>10}"
+                     f"{'improvement':>13}{'interval':>22}{'signif.':>9}")  # fmt: skip
+        for r in metric["results"].values():
+            lift = r.get("lift") or {}
+            interval = lift.get("confidence_interval") or lift.get("credible_interval")
+            shown = "-" if not interval else f"[{_pct(interval[0])}, {_pct(interval[1])}]"
+            signif = lift.get("significance", lift.get("chance_to_beat_baseline"))
+            rate = "-" if r["rate"] is None else f"{r['rate']:.4g}"
+            name = r["name"] + (" *" if r["is_baseline"] else "")
+            improvement = _pct(lift.get("value")) if lift else "baseline"
+            lines.append(
+                f"  {name:<16}{r['samples']:>10,}{r['unique_conversions']:>8,}"
+                f"{r['value']:>12.6g}{rate:>10}{improvement:>13}"
+                f"{shown:>22}{'-' if signif is None else f'{signif:.0%}':>9}"
+            )
+    return "\n".join(lines)
