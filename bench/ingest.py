@@ -6,8 +6,8 @@ liftlog/bare. Figures:
 
 * throughput: wrk, one thread, 64 connections, POSTing a 1-event and a 10-event body;
 * latency at a fixed 5,000 requests/s: a paced generator (below), p50/p99 measured from each
-  request's *scheduled* send time, so a slow response delays the count of the ones queued behind
-  it instead of hiding them (no coordinated omission);
+  request's *scheduled* send time, so the wait of requests queued behind a slow response counts
+  in their latency instead of being hidden (no coordinated omission);
 * memory: RSS of the server's whole process tree (server and loader), read from /proc every
   0.5 s while under load; ``--sustained`` adds 60 s of wrk load on liftlog for it.
 
