@@ -30,6 +30,8 @@ from liftlog.api.datafiles import Datafiles
 from liftlog.api.errors import error_status_headers_body
 from liftlog.api.management import OPERATIONS
 from liftlog.api.management.http import routes as management_routes
+from liftlog.api.oauth import oauth_routes, oauth_verifier
+from liftlog.api.oauth import openapi_paths as oauth_openapi_paths
 from liftlog.api.openapi import OpenApi
 from liftlog.api.results import ResultsAPI
 from liftlog.api.results import openapi_paths as results_openapi_paths
@@ -45,8 +47,11 @@ class LiftlogApp:
         self.settings = settings
         self.collector: Collector | None = None
         self._catalog: Catalog | None = None
-        self._verifiers: list[Verifier] = [PersonalAccessTokens(lambda: self._catalog)]
-        openapi = OpenApi(OPERATIONS, results_openapi_paths())
+        self._verifiers: list[Verifier] = [
+            PersonalAccessTokens(lambda: self._catalog),
+            oauth_verifier(lambda: self._catalog),
+        ]
+        openapi = OpenApi(OPERATIONS, {**results_openapi_paths(), **oauth_openapi_paths()})
         self.web = Starlette(
             routes=[
                 Route("/", self.index),
@@ -56,6 +61,7 @@ class LiftlogApp:
                 *Datafiles(self).routes(),
                 *management_routes(self, OPERATIONS),
                 *ResultsAPI(settings, self.open_catalog, self._verifiers).routes(),
+                *oauth_routes(lambda: self._catalog, self._verifiers),
             ],
             exception_handlers={LiftlogError: self.liftlog_error, HTTPException: self.http_error},
             lifespan=self.lifespan,
