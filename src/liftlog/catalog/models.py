@@ -356,10 +356,6 @@ class Token:
     def active(self) -> bool:
         return self.revoked is None
 
-    def allows(self, scope: str) -> bool:
-        """`write` includes `read`."""
-        return self.active and (self.scope == "write" or scope == "read")
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
