@@ -8,7 +8,9 @@ a Delta commit and the checkpoint (or between the commits of two tables) replays
 duplicating a row, and nothing acknowledged is skipped.
 
 Batches: at least ``batch_rows`` rows, or whatever is waiting once the oldest record has waited
-``max_wait`` seconds. Records that can't be normalised go to ``rejects`` with their reason.
+``max_wait`` seconds. ``POST /v1/events`` records are normalised a whole batch at a time in DuckDB
+(`liftlog.lake.normalize`); the few legacy ``GET /event`` records row by row in Python
+(`liftlog.wire.rows`). Records that can't be normalised go to ``rejects`` with their reason.
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from liftlog.errors import InvalidInput
+from liftlog.lake.normalize import Normalizer, V1Records
 from liftlog.lake.schema import PARTITION_BY, SCHEMAS, TABLES
 from liftlog.rawlog.record import Endpoint, decode_payload
 from liftlog.rawlog.segments import Damage, Frame, Position, read_frames
 from liftlog.settings import Settings
-from liftlog.wire.events import decode_batch
 from liftlog.wire.legacy import parse_query
-from liftlog.wire.rows import Meta, Rows, add_legacy, add_v1
+from liftlog.wire.rows import Meta, Rows, add_legacy
 
 APP_PREFIX = "liftlog-rawlog:"
 CHECKPOINT = "loaded.json"
@@ -97,6 +99,8 @@ class Loader:
         }
         self._positions: dict[str, Position] = {}
         self._rows = Rows()
+        self._v1 = V1Records()
+        self._normalizer = Normalizer()
         self._pending_records = 0
         self._pending_since: float | None = None
         self._batch_end: dict[str, Position] = {}
@@ -143,15 +147,20 @@ class Loader:
         need = [t for t in TABLES if version > done[t]]
         if not need:
             return
-        rows = self._rows if len(need) == len(TABLES) else Rows()
         position = f"{writer}:{item.start}"
+        rows = self._rows if len(need) == len(TABLES) else Rows()
         if isinstance(item, Damage):
             meta = Meta(received_ms=int(time.time() * 1000), position=position)
             rows.reject(
                 meta, "rawlog", "corrupt_rawlog", f"{len(item.data)} damaged bytes", item.data
             )
         else:
-            _normalise(rows, item.payload, position)
+            v1 = _normalise(rows, item.payload, position)
+            if v1 is not None:
+                self._v1.add(
+                    v1[0], v1[1], (TABLES[0] in need, TABLES[1] in need, TABLES[2] in need)
+                )
+                return
         if rows is not self._rows:
             for t in need:
                 src, dst = getattr(rows, t), getattr(self._rows, t)
@@ -162,7 +171,8 @@ class Loader:
 
     @property
     def pending_rows(self) -> int:
-        return len(self._rows.decisions) + len(self._rows.conversions) + len(self._rows.rejects)
+        python = len(self._rows.decisions) + len(self._rows.conversions) + len(self._rows.rejects)
+        return python + self._v1.events
 
     def due(self) -> bool:
         if self._pending_records == 0:
@@ -179,12 +189,19 @@ class Loader:
         if records == 0:
             return 0
         txns = [Transaction(app_id(w), end.version) for w, end in self._batch_end.items()]
+        tables: dict[str, list[pa.Table]] = {name: [] for name in TABLES}
+        if self._v1:
+            v1 = self._normalizer.normalise(self._v1, self._rows)
+            tables["decisions"].append(v1.decisions)
+            tables["conversions"].append(v1.conversions)
+            self._rows.rejects.sort(_log_order)  # v1 rejects were added last
         for name in TABLES:
             columns = getattr(self._rows, name)
-            if len(columns) == 0:
+            if len(columns):
+                tables[name].append(pa.Table.from_pydict(columns.as_dict(), schema=SCHEMAS[name]))
+            table = pa.concat_tables(tables[name]) if tables[name] else None
+            if table is None or table.num_rows == 0:
                 continue
-            schema = SCHEMAS[name]
-            table = pa.Table.from_pydict(columns.as_dict(), schema=schema)
             path = str(self.settings.lake_dir / name)
             write_deltalake(
                 path,
@@ -197,6 +214,7 @@ class Loader:
         for writer, end in self._batch_end.items():
             write_checkpoint(self.settings.rawlog_dir / writer, end)
         self._rows = Rows()
+        self._v1 = V1Records()
         self._batch_end = {}
         self._pending_records = 0
         self._pending_since = None
@@ -248,16 +266,18 @@ class Loader:
         self.flush()
 
     def close(self) -> None:
+        self._normalizer.close()
         os.close(self._lock_fd)
 
 
-def _normalise(rows: Rows, payload: bytes, position: str) -> None:
+def _normalise(rows: Rows, payload: bytes, position: str) -> tuple[Meta, bytes] | None:
+    """Add the rows of a legacy or unreadable record; return a v1 record's meta and body."""
     try:
         record = decode_payload(payload)
     except msgspec.DecodeError as exc:
         meta = Meta(received_ms=int(time.time() * 1000), position=position)
         rows.reject(meta, "rawlog", "undecodable_record", str(exc), payload)
-        return
+        return None
     meta = Meta(
         received_ms=record.received_ms,
         position=position,
@@ -265,17 +285,23 @@ def _normalise(rows: Rows, payload: bytes, position: str) -> None:
         user_agent=record.user_agent,
         referer=record.referer,
     )
+    if record.endpoint == Endpoint.V1_EVENTS:
+        return meta, record.body
+    if record.endpoint != Endpoint.LEGACY_GET:
+        rows.reject(meta, str(record.endpoint), "unknown_endpoint", "", record.body)
+        return None
     try:
-        if record.endpoint == Endpoint.V1_EVENTS:
-            add_v1(rows, decode_batch(record.body), meta)
-        elif record.endpoint == Endpoint.LEGACY_GET:
-            add_legacy(rows, parse_query(record.body.decode("latin-1")), meta)
-        else:
-            rows.reject(meta, str(record.endpoint), "unknown_endpoint", "", record.body)
+        add_legacy(rows, parse_query(record.body.decode("latin-1")), meta)
     except InvalidInput as exc:
-        endpoint = "v1" if record.endpoint == Endpoint.V1_EVENTS else "legacy"
         detail = "; ".join(f"{d.path}: {d.problem}" for d in exc.details) or exc.message
-        rows.reject(meta, endpoint, "invalid_body", detail, record.body)
+        rows.reject(meta, "legacy", "invalid_body", detail, record.body)
+    return None
+
+
+def _log_order(position: str) -> tuple[str, int, int]:
+    """Sort key of a ``rawlog_position`` (``writer:seq:offset``): the order of the raw log."""
+    writer, seq, offset = position.rsplit(":", 2)
+    return writer, int(seq), int(offset)
 
 
 def run_loader_process(settings: Settings, parent_pid: int) -> None:

@@ -23,13 +23,12 @@ anonymous               a legacy call with neither ``u`` nor ``p``: no visitor t
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-from liftlog.wire.events import Decision, EventBatch, is_activation, typed_value
 from liftlog.wire.legacy import LegacyEvent
 
 DECISION_COLUMNS = (
@@ -80,6 +79,12 @@ class Columns:
     def __len__(self) -> int:
         return len(self.data[0])
 
+    def sort(self, key: Callable[[Any], Any], by: str = "rawlog_position") -> None:
+        """Reorder the rows by ``key`` of their ``by`` column (a stable sort)."""
+        keys = self.data[self.names.index(by)]
+        order = sorted(range(len(keys)), key=lambda i: key(keys[i]))
+        self.data = [[column[i] for i in order] for column in self.data]
+
     def as_dict(self) -> dict[str, list[Any]]:
         return dict(zip(self.names, self.data, strict=True))
 
@@ -106,114 +111,11 @@ class Rows:
         )  # fmt: skip
 
 
-def as_text(value: Any) -> str | None:
-    """A value as E3 stores it: strings as they are, booleans lowercase, numbers as written."""
-    value = typed_value(value)
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return msgspec.json.encode(value).decode()
-
-
-def _timestamp(raw: int, problems: list[str]) -> int | None:
+def checked_timestamp(raw: int, problems: list[str]) -> int | None:
     if MS_MIN <= raw < MS_MAX:
         return raw
     problems.append("timestamp_not_ms")
     return None
-
-
-def _revenue(raw: Any, problems: list[str]) -> int | None:
-    value = typed_value(raw)
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63:
-        return value
-    problems.append("revenue_not_integer")
-    return None
-
-
-def _value(raw: Any, problems: list[str]) -> float | None:
-    value = typed_value(raw)
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    problems.append("value_not_number")
-    return None
-
-
-def _quantity(raw: Any, problems: list[str]) -> int | None:
-    value = typed_value(raw)
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63:
-        return value
-    problems.append("quantity_not_integer")
-    return None
-
-
-def _tags(tags: dict[str, Any] | None) -> list[tuple[str, str | None]] | None:
-    if tags is None:
-        return None
-    return [(k, as_text(v)) for k, v in tags.items()]
-
-
-def _experiment(d: Decision) -> dict[str, Any]:
-    return {
-        "campaign_id": d.campaign_id,
-        "experiment_id": d.experiment_id,
-        "variation_id": d.variation_id,
-        "is_holdback": d.is_campaign_holdback,
-    }
-
-
-def add_v1(rows: Rows, batch: EventBatch, meta: Meta) -> None:
-    """Append one accepted ``POST /v1/events`` batch to ``rows``."""
-    revision = None if batch.revision is None else str(batch.revision)
-    engine, version = batch.client_name, batch.client_version
-    enrich = batch.enrich_decisions
-    ip, ua, ref, received = meta.client_ip, meta.user_agent, meta.referer, meta.received_ms
-    account, project, position = batch.account_id, batch.project_id, meta.position
-    for visitor in batch.visitors:
-        vid, session = visitor.visitor_id, visitor.session_id or None
-        attributes = [
-            {"id": a.entity_id, "name": a.key, "type": a.type, "value": as_text(a.value)}
-            for a in visitor.attributes or ()
-        ]
-        for snapshot in visitor.snapshots:
-            decisions = snapshot.decisions or []
-            experiments = [_experiment(d) for d in decisions]
-            for e in snapshot.events:
-                problems: list[str] = []
-                ts = _timestamp(e.timestamp, problems)
-                date = rows.day(ts if ts is not None else received)
-                if is_activation(e):
-                    matched = [d for d in decisions if d.campaign_id == e.entity_id]
-                    if not matched:
-                        problems.append("entity_not_campaign" if decisions else "no_decision")
-                    for d in matched or decisions or [Decision()]:
-                        m = d.metadata or {}
-                        rows.decisions.add(
-                            date, e.uuid, ts, e.timestamp, received, vid, session, account,
-                            project, d.campaign_id, d.experiment_id, d.variation_id, e.entity_id,
-                            d.is_campaign_holdback, attributes, ip, ua, ref, revision, engine,
-                            version, enrich, m.get("flag_key"), m.get("rule_key"),
-                            m.get("rule_type"), m.get("variation_key"), m.get("enabled"),
-                            problems, "v1", position,
-                        )  # fmt: skip
-                    continue
-                revenue = _revenue(e.revenue, problems)
-                value = _value(e.value, problems)
-                quantity = _quantity(e.quantity, problems)
-                rows.conversions.add(
-                    date, e.uuid, ts, e.timestamp, received, vid, session, account, project,
-                    experiments, e.entity_id, attributes, ip, ua, ref, e.type, e.key, revenue,
-                    value, quantity, _tags(e.tags), revision, engine, version, enrich, problems,
-                    "v1", position,
-                )  # fmt: skip
 
 
 def add_legacy(rows: Rows, event: LegacyEvent, meta: Meta) -> None:
@@ -224,7 +126,7 @@ def add_legacy(rows: Rows, event: LegacyEvent, meta: Meta) -> None:
     """
     problems: list[str] = []
     ts = int(event.time) * 1000 if event.time else meta.received_ms
-    ts_ok = _timestamp(ts, problems)
+    ts_ok = checked_timestamp(ts, problems)
     visitor = event.visitor_id
     if visitor is None:
         problems.append("anonymous")
