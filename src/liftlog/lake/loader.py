@@ -81,7 +81,7 @@ class Loader:
     def __init__(
         self,
         settings: Settings,
-        batch_rows: int = 10_000,
+        batch_rows: int = 30_000,  # about 1 s of normalising and writing: max_wait + 1 s
         max_wait: float = 1.0,
         compact_every: int = 50,
         clock: Callable[[], float] = time.monotonic,
