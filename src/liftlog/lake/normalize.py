@@ -2,8 +2,9 @@
 
 The rules are those of `liftlog.wire.rows` (columns, problem codes), written as DuckDB SQL in
 ``normalize.sql`` so that no Python runs per event: a batch of raw bodies is one Arrow table, one
-``json_transform`` and a few ``unnest`` s. Throughput is about 6× the per-event Python it
-replaces (see the loader's benchmark).
+``json_transform`` and a few ``unnest`` s. Measured on a loaded 2-core machine, SDK-shaped bodies:
+about 23 µs an event (transform 6, events table 8, checks 3.5, conversions 5.5), plus about
+0.15 s a batch to bind the SQL.
 
 Every row comes out as `liftlog.wire.rows` made it, with one simplification: a U+E000-typed
 string stored as text (an attribute or tag value) is the text after the prefix
