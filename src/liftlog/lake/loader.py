@@ -304,8 +304,14 @@ def _log_order(position: str) -> tuple[str, int, int]:
     return writer, int(seq), int(offset)
 
 
+#: The loader yields the CPU to the server: a request waiting on the collector matters more than
+#: a second of freshness in the lake.
+LOADER_NICENESS = 10
+
+
 def run_loader_process(settings: Settings, parent_pid: int) -> None:
     """Entry point of the loader process that ``liftlog serve`` starts beside the server."""
+    os.nice(LOADER_NICENESS)
     loader = Loader(settings)
     try:
         loader.run_forever(parent_pid=parent_pid)
