@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from liftlog.stats.results import Status
+from liftlog.stats.results import Comparison, Method, Status
 from liftlog.stats.suffstats import MetricKind, SuffStats
 
 
@@ -131,3 +131,21 @@ def check_level(level: float) -> None:
     """Raise ``ValueError`` unless the confidence ``level`` is strictly between 0 and 1."""
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
+
+
+def untestable(c: Contrast, method: Method, level: float) -> Comparison:
+    """The comparison when the data can't be tested: means and difference, no interval or p."""
+    return Comparison(
+        method=method,
+        status=c.status,
+        level=level,
+        baseline_mean=c.mean_a,
+        variation_mean=c.mean_b,
+        difference=c.difference,
+        difference_interval=None,
+        lift=c.lift,
+        lift_interval=None,
+        p_value=None,
+        q_value=None,
+        is_significant=False,
+    )

@@ -18,7 +18,7 @@ import math
 
 from scipy import stats as sps
 
-from liftlog.stats.contrast import Contrast, check_level, contrast
+from liftlog.stats.contrast import Contrast, check_level, contrast, untestable
 from liftlog.stats.results import Comparison, Interval, Method
 from liftlog.stats.suffstats import MetricKind, SuffStats
 
@@ -41,7 +41,7 @@ def fixed_horizon(
     alpha = 1.0 - level
     diff = c.difference
     if not c.testable or diff is None:
-        return _untestable(c, level)
+        return untestable(c, Method.FIXED_HORIZON, level)
     se = math.sqrt(c.difference_variance())
     quantile, p_value = _quantile_and_p(c, diff / se, alpha)
     lift, lift_var = c.lift, c.lift_variance()
@@ -70,20 +70,3 @@ def _quantile_and_p(c: Contrast, statistic: float, alpha: float) -> tuple[float,
         return float(sps.norm.ppf(1.0 - alpha / 2)), float(2.0 * sps.norm.sf(abs(statistic)))
     df = c.welch_df()
     return float(sps.t.ppf(1.0 - alpha / 2, df)), float(2.0 * sps.t.sf(abs(statistic), df))
-
-
-def _untestable(c: Contrast, level: float) -> Comparison:
-    return Comparison(
-        method=Method.FIXED_HORIZON,
-        status=c.status,
-        level=level,
-        baseline_mean=c.mean_a,
-        variation_mean=c.mean_b,
-        difference=c.difference,
-        difference_interval=None,
-        lift=c.lift,
-        lift_interval=None,
-        p_value=None,
-        q_value=None,
-        is_significant=False,
-    )

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from scipy import optimize
 
-from liftlog.stats.contrast import Contrast, check_level, contrast
+from liftlog.stats.contrast import Contrast, check_level, contrast, untestable
 from liftlog.stats.results import Comparison, Interval, Method, Status
 from liftlog.stats.suffstats import MetricKind, SuffStats
 
@@ -128,7 +128,7 @@ def msprt(
     status = Status.TOO_FEW_SAMPLES if c.status.decidable and gate > 1.0 else c.status
     diff = c.difference
     if not c.testable or diff is None:
-        return _untestable(c, cfg.level)
+        return untestable(c, Method.SEQUENTIAL, cfg.level)
 
     rho = cfg.rho
     var = c.difference_variance()
@@ -215,21 +215,3 @@ def _visitors_remaining(
     if not math.isfinite(growth) or growth > _MAX_GROWTH:
         return None
     return math.ceil((growth - 1.0) * (c.n_a + c.n_b) - 1e-9)
-
-
-def _untestable(c: Contrast, level: float) -> Comparison:
-    return Comparison(
-        method=Method.SEQUENTIAL,
-        status=c.status,
-        level=level,
-        baseline_mean=c.mean_a,
-        variation_mean=c.mean_b,
-        difference=c.difference,
-        difference_interval=None,
-        lift=c.lift,
-        lift_interval=None,
-        p_value=None,
-        q_value=None,
-        is_significant=False,
-        visitors_remaining=None,
-    )
