@@ -393,5 +393,24 @@ def explain(visitor_id: str, experiment_id: int, data_dir: Path, database_url: s
         click.echo(f"    {e['reason']}")
 
 
+@main.group()
+def user() -> None:
+    """People who sign in to the web pages (/ui)."""
+
+
+@user.command("create")
+@click.option("--email", required=True)
+@click.option("--password-stdin", is_flag=True, required=True, help="Read the password from stdin.")
+@catalog_options
+def user_create(email: str, password_stdin: bool, data_dir: Path, database_url: str | None) -> None:
+    """Create a user of the default account; the password is read from stdin, never argv."""
+    from liftlog.catalog.users import Users
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    with open_catalog(data_dir, database_url) as catalog:
+        u = Users.of(catalog).create(email, password)
+    click.echo(f"user {u.id}  {u.email}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

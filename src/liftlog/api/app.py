@@ -40,6 +40,7 @@ from liftlog.catalog.store import Catalog, default_url
 from liftlog.errors import LiftlogError, MethodNotAllowed, NotFound, Unavailable
 from liftlog.rawlog.writer import RawLog, open_writer
 from liftlog.settings import Settings
+from liftlog.web import WebPages
 
 
 class LiftlogApp:
@@ -62,6 +63,7 @@ class LiftlogApp:
                 *management_routes(self, OPERATIONS),
                 *ResultsAPI(settings, self.open_catalog, self._verifiers).routes(),
                 *oauth_routes(lambda: self._catalog, self._verifiers),
+                WebPages(settings, self.open_catalog).mount(),
             ],
             exception_handlers={LiftlogError: self.liftlog_error, HTTPException: self.http_error},
             lifespan=self.lifespan,

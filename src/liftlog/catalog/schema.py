@@ -298,3 +298,16 @@ oauth_tokens = Table(
     Column("rotated", BigInteger, nullable=True),  # when the refresh token was exchanged
     Column("revoked", BigInteger, nullable=True),
 )
+
+# People who sign in to the web pages (`liftlog.catalog.users`). Only an argon2id hash of the
+# password is kept; `email` is stored lower-cased so that sign-in ignores its case.
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    _ref("accounts.id"),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("last_sign_in", BigInteger, nullable=True),
+)

@@ -1,0 +1,142 @@
+"""Charts drawn on the server as inline SVG: no script, no library, nothing fetched from elsewhere.
+
+Pure functions from numbers to markup. Colours are chosen for WCAG AA contrast (at least 4.5:1)
+against the white page, and every chart carries a text alternative (`<title>`, ``aria-label``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from markupsafe import Markup, escape
+
+BETTER = "#1b6e3a"  # 6.3:1 on white
+WORSE = "#a8241a"  # 7.0:1
+NEUTRAL = "#595959"  # 7.0:1
+PALETTE = ("#1a4f99", "#a8241a", "#1b6e3a", "#6b3fa0", "#8a5300", "#595959")
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    return "–" if x is None else f"{x * 100:+.{digits}f}%"
+
+
+def interval_bar(
+    interval: Sequence[float] | None, value: float | None, scale: float, *, better: str | None
+) -> Markup:
+    """A 160×20 bar from the interval's low to high end, on an axis from -scale to +scale.
+
+    `better` is the lift status ("better", "worse", else neutral) and picks the colour.
+    """
+    if interval is None or value is None:
+        return Markup('<span class="muted">no interval yet</span>')
+    width, height, pad = 160, 20, 4
+    scale = max(scale, 1e-9)
+
+    def x(v: float) -> float:
+        v = min(max(v, -scale), scale)
+        return pad + (v + scale) / (2 * scale) * (width - 2 * pad)
+
+    low, high = interval
+    colour = BETTER if better == "better" else WORSE if better == "worse" else NEUTRAL
+    label = f"improvement {pct(value)}, interval {pct(low)} to {pct(high)}"
+    return Markup(
+        f'<svg class="bar" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{escape(label)}"><title>{escape(label)}</title>'
+        f'<line x1="{x(0):.1f}" x2="{x(0):.1f}" y1="0" y2="{height}" stroke="#000" '
+        f'stroke-width="1"/>'
+        f'<rect x="{x(low):.1f}" y="6" width="{max(x(high) - x(low), 1):.1f}" height="8" '
+        f'fill="{colour}" rx="2"/>'
+        f'<circle cx="{x(value):.1f}" cy="10" r="4" fill="#fff" stroke="{colour}" '
+        f'stroke-width="2"/></svg>'
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    name: str
+    values: Sequence[float | None]
+    low: Sequence[float | None] | None = None
+    high: Sequence[float | None] | None = None
+
+
+def _day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%b %d")
+
+
+def line_chart(
+    title: str, times: Sequence[int], series: Sequence[Series], *, percent: bool
+) -> Markup:
+    """Lines over time (epoch ms), each with an optional band from `low` to `high`."""
+    width, height = 640, 260
+    left, right, top, bottom = 64, 16, 16, 40
+    every = [
+        v
+        for s in series
+        for seq in (s.values, s.low or (), s.high or ())
+        for v in seq
+        if v is not None
+    ]
+    if not times or not every:
+        return Markup(f'<p class="muted">{escape(title)}: no data yet.</p>')
+    lo, hi = min([*every, 0.0]), max([*every, 0.0])
+    if hi - lo < 1e-9:
+        hi = lo + 1
+    t0, t1 = times[0], times[-1] if times[-1] > times[0] else times[0] + 1
+
+    def x(t: int) -> float:
+        return left + (t - t0) / (t1 - t0) * (width - left - right)
+
+    def y(v: float) -> float:
+        return top + (hi - v) / (hi - lo) * (height - top - bottom)
+
+    def label(v: float) -> str:
+        return f"{v * 100:+.0f}%" if percent else f"{v:,.0f}"
+
+    out = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
+    ]
+    for i in range(5):
+        v = lo + (hi - lo) * i / 4
+        out.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
+            f'stroke="#d0d0d0"/><text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">'
+            f"{escape(label(v))}</text>"
+        )
+    if percent:
+        out.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(0):.1f}" y2="{y(0):.1f}" '
+            f'stroke="#000"/>'
+        )
+    for t in (times[0], times[len(times) // 2], times[-1]):
+        out.append(
+            f'<text x="{x(t):.1f}" y="{height - bottom + 18}" text-anchor="middle">{_day(t)}</text>'
+        )
+    for n, s in enumerate(series):
+        colour = PALETTE[n % len(PALETTE)]
+        if s.low is not None and s.high is not None:
+            band = [
+                (t, lo_, hi_)
+                for t, lo_, hi_ in zip(times, s.low, s.high, strict=True)
+                if lo_ is not None and hi_ is not None
+            ]
+            if band:
+                upper = " ".join(f"{x(t):.1f},{y(h):.1f}" for t, _, h in band)
+                lower = " ".join(f"{x(t):.1f},{y(low):.1f}" for t, low, _ in reversed(band))
+                out.append(f'<polygon points="{upper} {lower}" fill="{colour}" opacity="0.18"/>')
+        line = " ".join(
+            f"{x(t):.1f},{y(v):.1f}" for t, v in zip(times, s.values, strict=True) if v is not None
+        )
+        if line:
+            out.append(
+                f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>'
+            )
+        out.append(
+            f'<rect x="{left + 8 + 150 * n}" y="{height - 14}" width="12" height="12" '
+            f'fill="{colour}"/><text x="{left + 24 + 150 * n}" y="{height - 4}">'
+            f"{escape(s.name)}</text>"
+        )
+    out.append("</svg>")
+    return Markup("".join(out))

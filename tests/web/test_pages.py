@@ -1,0 +1,161 @@
+"""The results page shows the API's numbers; the debugger says why an event did not count."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.conftest import Api
+
+
+class Tables(HTMLParser):
+    """The result tables of a page: {metric index: {variation id: {field: text}}}."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[int, dict[str, dict[str, str]]] = {}
+        self._table: dict[str, dict[str, str]] | None = None
+        self._row: dict[str, str] | None = None
+        self._field: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "table" and a.get("data-metric") is not None:
+            self._table = self.tables.setdefault(int(str(a["data-metric"])), {})
+        elif tag == "tr" and self._table is not None and a.get("data-variation-id"):
+            self._row = self._table.setdefault(str(a["data-variation-id"]), {})
+        elif tag == "td" and self._row is not None and a.get("data-field"):
+            self._field = str(a["data-field"])
+            self._row[self._field] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td":
+            self._field = None
+        elif tag == "table":
+            self._table = self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._row is not None and self._field is not None:
+            self._row[self._field] += data
+
+
+def tables_of(html: str) -> dict[int, dict[str, dict[str, str]]]:
+    parser = Tables()
+    parser.feed(html)
+    return parser.tables
+
+
+def number(text: str) -> tuple[float, float]:
+    """The number shown and half a unit of its last digit (how far rounding may have moved it)."""
+    found = re.search(r"[-+]?[\d,]+(\.\d+)?", text)
+    assert found, text
+    digits = len(found.group(1) or ".") - 1
+    value = float(found.group(0).replace(",", ""))
+    scale = 100 if "%" in text[found.end() : found.end() + 1] else 1
+    return value / scale, 0.5 * 10**-digits / scale
+
+
+def shows(text: str, expected: float | None) -> bool:
+    if expected is None:
+        return text.strip() in ("–", "")
+    value, tolerance = number(text)
+    return math.isclose(value, expected, abs_tol=tolerance + 1e-12, rel_tol=5e-4)
+
+
+@pytest.mark.parametrize("method", ["sequential", "fixed", "bayesian"])
+def test_results_page_equals_the_results_api(
+    web: Api, world: dict[str, Any], browser_client: httpx.Client, method: str
+) -> None:
+    experiment_id = world["experiment"]["id"]
+    with web.client(web.read) as api:
+        doc = api.get(f"/v2/experiments/{experiment_id}/results", params={"method": method})
+    page = browser_client.get(f"/ui/experiments/{experiment_id}", params={"method": method})
+    assert page.status_code == 200
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
+    tables = tables_of(page.text)
+    metrics = doc.json()["metrics"]
+    assert sorted(tables) == list(range(len(metrics))) and len(metrics) == 2
+    for index, metric in enumerate(metrics):
+        assert set(tables[index]) == set(metric["results"])
+        for vid, r in metric["results"].items():
+            shown = tables[index][vid]
+            assert shows(shown["visitors"], r["samples"]), shown
+            conversions = (
+                r["unique_conversions"] if metric["aggregator"] == "unique" else r["value"]
+            )
+            assert shows(shown["conversions"], conversions), shown
+            assert shows(shown["rate"], r["rate"]), shown
+            lift = r.get("lift")
+            if lift is None:
+                assert shown["improvement"] == "baseline"
+                continue
+            assert shows(shown["improvement"], lift["value"]), shown
+            expected = (
+                lift["chance_to_beat_baseline"] if method == "bayesian" else lift["significance"]
+            )
+            assert shows(shown["significance"], expected), shown
+            if method != "bayesian":
+                assert shows(shown["remaining"], lift["visitors_remaining"]), shown
+    reach = doc.json()["reach"]
+    assert f"Visitors</dt><dd>{reach['total_count']:,}:" in page.text
+    assert "complete up to" in page.text
+    assert f'/ui/debugger?experiment={experiment_id}"' in page.text
+    assert '<svg class="chart"' in page.text  # the improvement and visitors charts
+
+
+def test_results_page_segments_and_csv(
+    web: Api, world: dict[str, Any], browser_client: httpx.Client
+) -> None:
+    experiment_id = world["experiment"]["id"]
+    page = browser_client.get(f"/ui/experiments/{experiment_id}", params={"segment": "country"})
+    assert page.status_code == 200
+    assert "country = DE" in page.text and "country = NL" in page.text
+    download = browser_client.get(f"/ui/experiments/{experiment_id}/results.csv")
+    assert download.headers["content-type"].startswith("text/csv")
+    with web.client(web.read) as api:
+        served = api.get(f"/v2/experiments/{experiment_id}/results", params={"format": "csv"})
+    assert list(csv.reader(io.StringIO(download.text))) == list(
+        csv.reader(io.StringIO(served.text))
+    )
+    bad = browser_client.get(f"/ui/experiments/{experiment_id}", params={"method": "magic"})
+    assert bad.status_code == 400 and "text/html" in bad.headers["content-type"]
+
+
+def test_experiments_list_shows_status_and_visitors(
+    world: dict[str, Any], browser_client: httpx.Client
+) -> None:
+    page = browser_client.get(f"/ui/projects/{world['project_id']}")
+    assert page.status_code == 200
+    row = re.search(r"checkout</a></th>(.*?)</tr>", page.text, re.S)
+    assert row, page.text
+    assert "running" in row.group(1) and ">40<" in row.group(1)
+    assert "not enough data yet" in row.group(1)
+
+
+def test_debugger_shows_why_a_conversion_was_excluded(
+    world: dict[str, Any], browser_client: httpx.Client
+) -> None:
+    experiment_id = world["experiment"]["id"]
+    for q in ("r0", "too-early"):  # by visitor id, and by the event's uuid
+        page = browser_client.get("/ui/debugger", params={"q": q, "experiment": experiment_id})
+        assert page.status_code == 200
+        row = re.search(r'<tr data-uuid="too-early"[^>]*>(.*?)</tr>', page.text, re.S)
+        assert row, page.text
+        assert "before_first_decision" in row.group(1)
+        assert "before the visitor&#39;s first decision" in row.group(1)
+        assert re.search(r'<tr data-uuid="c0"[^>]*>.*?<code>counted</code>', page.text, re.S)
+
+
+def test_pages_hide_other_accounts_projects(web: Api, browser_client: httpx.Client) -> None:
+    with web.client(web.other_account_write) as other:
+        theirs = other.post("/v2/projects", json={"name": "Not yours"}).json()
+    page = browser_client.get(f"/ui/projects/{theirs['id']}")
+    assert page.status_code == 404
+    assert "Not yours" not in browser_client.get("/ui/projects").text

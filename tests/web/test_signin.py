@@ -1,0 +1,85 @@
+"""Signing in to the web pages: passwords, the session cookie and CSRF, against a real server."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.api.conftest import Api
+from tests.web.conftest import EMAIL, PASSWORD, csrf_of, sign_in
+
+
+def test_signin_pages_need_a_session(web: Api) -> None:
+    with httpx.Client(base_url=web.url) as anonymous:
+        page = anonymous.get("/ui/projects")
+    assert page.status_code == 303
+    assert page.headers["location"] == "/ui/signin?next=%2Fui%2Fprojects"
+
+
+def test_signin_refuses_a_wrong_password(web: Api) -> None:
+    with httpx.Client(base_url=web.url) as client:
+        refused = sign_in(client, "not the password")
+        assert refused.status_code == 401
+        assert "Wrong email or password." in refused.text
+        assert client.get("/ui/projects").status_code == 303
+
+
+def test_signin_refuses_an_unknown_email(web: Api) -> None:
+    with httpx.Client(base_url=web.url) as client:
+        csrf = csrf_of(client.get("/ui/signin").text)
+        refused = client.post(
+            "/ui/signin", data={"csrf": csrf, "email": "eve@example.com", "password": PASSWORD}
+        )
+        assert refused.status_code == 401
+
+
+def test_signin_requires_the_csrf_token(web: Api) -> None:
+    with httpx.Client(base_url=web.url) as client:
+        client.get("/ui/signin")  # has a session cookie, but does not send its token back
+        for token in (None, "forged"):
+            data = {"email": EMAIL, "password": PASSWORD}
+            if token is not None:
+                data["csrf"] = token
+            refused = client.post("/ui/signin", data=data)
+            assert refused.status_code == 403
+            assert "not sent from this site" in refused.text
+        assert client.get("/ui/projects").status_code == 303
+
+
+def test_signin_sets_an_httponly_samesite_cookie_and_signs_out(web: Api) -> None:
+    with httpx.Client(base_url=web.url) as client:
+        signed_in = sign_in(client)
+        assert signed_in.status_code == 303
+        assert signed_in.headers["location"] == "/ui/projects"
+        cookie = signed_in.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/ui" in cookie
+        projects = client.get("/ui/projects")
+        assert projects.status_code == 200
+        assert EMAIL in projects.text
+        # sign-out is a form too: without its token it is refused and the session stays
+        assert client.post("/ui/signout", data={}).status_code == 403
+        assert client.get("/ui/projects").status_code == 200
+        out = client.post("/ui/signout", data={"csrf": csrf_of(projects.text)})
+        assert out.status_code == 303
+        assert client.get("/ui/projects").status_code == 303
+
+
+def test_signin_refuses_a_tampered_cookie(web: Api) -> None:
+    with httpx.Client(base_url=web.url) as client:
+        sign_in(client)
+        value = client.cookies["liftlog_session"]
+        body, _, signature = value.partition(".")
+        forged = body[:-2] + ("AA" if body[-2:] != "AA" else "BB") + "." + signature
+        client.cookies.clear()
+        client.cookies.set("liftlog_session", forged, domain="127.0.0.1", path="/ui")
+        assert client.get("/ui/projects").status_code == 303
+
+
+def test_signin_next_never_leaves_the_site(web: Api) -> None:
+    with httpx.Client(base_url=web.url) as client:
+        csrf = csrf_of(client.get("/ui/signin").text)
+        response = client.post(
+            "/ui/signin",
+            data={"csrf": csrf, "email": EMAIL, "password": PASSWORD,
+                  "next": "//evil.example/ui/"},
+        )  # fmt: skip
+        assert response.headers["location"] == "/ui/projects"
