@@ -133,6 +133,11 @@ def line_chart(
             out.append(
                 f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>'
             )
+            # A dot on every point, so that a run of one day still shows something.
+            out.extend(
+                f'<circle cx="{xy.split(",")[0]}" cy="{xy.split(",")[1]}" r="3" fill="{colour}"/>'
+                for xy in line.split()
+            )
         out.append(
             f'<rect x="{left + 8 + 150 * n}" y="{height - 14}" width="12" height="12" '
             f'fill="{colour}"/><text x="{left + 24 + 150 * n}" y="{height - 4}">'
