@@ -70,7 +70,7 @@ def serve(
     click.echo(f"  Legacy event API: GET  {base}/event?a=<project>&n=<event>&u=<visitor>")
     click.echo(f"  Management API:   {base}/v2/projects  (docs: {base}/docs)")
     click.echo(f"  Datafiles:        GET  {base}/datafiles/<sdk_key>.json")
-    click.echo(f"  Results pages:         {base}/ui/  (sign in: liftlog user create)")
+    click.echo(f"  Results pages:    {base}/ui/  (sign in: liftlog user create)")
     click.echo(f"  Health:           GET  {base}/healthz")
     try:
         uvicorn.run(
