@@ -14,7 +14,7 @@ import pytest
 from tests.api.conftest import Api, created, error_of
 
 
-def _batch(visitor: str, events: list[dict[str, Any]], decision: dict[str, Any] | None = None,
+def batch(visitor: str, events: list[dict[str, Any]], decision: dict[str, Any] | None = None,
            country: str | None = None) -> dict[str, Any]:  # fmt: skip
     snapshot: dict[str, Any] = {"events": events}
     if decision is not None:
@@ -56,18 +56,18 @@ def world(api: Api) -> dict[str, Any]:
     for i in range(40):
         variation = a if i % 2 == 0 else b
         visitor = f"r{i}"
-        sent.append(_batch(visitor, [
+        sent.append(batch(visitor, [
             {"entity_id": decision["campaign_id"], "key": "campaign_activated",
              "timestamp": now + i, "uuid": f"d{i}"}],
             {**decision, "variation_id": variation}, country="NL" if i < 20 else "DE"))  # fmt: skip
         if i % 4 < 2:
-            sent.append(_batch(visitor, [{"entity_id": str(purchase["id"]), "key": "buy",
+            sent.append(batch(visitor, [{"entity_id": str(purchase["id"]), "key": "buy",
                                           "timestamp": now + 1000 + i, "uuid": f"c{i}",
                                           "revenue": 100 * (i % 3 + 1)}]))  # fmt: skip
     # one conversion before its visitor's decision, and a visitor who was never decided
-    sent.append(_batch("r0", [{"entity_id": str(purchase["id"]), "key": "buy",
+    sent.append(batch("r0", [{"entity_id": str(purchase["id"]), "key": "buy",
                                "timestamp": now - 1, "uuid": "too-early"}]))  # fmt: skip
-    sent.append(_batch("stranger", [{"entity_id": str(purchase["id"]), "key": "buy",
+    sent.append(batch("stranger", [{"entity_id": str(purchase["id"]), "key": "buy",
                                      "timestamp": now + 5, "uuid": "nobody"}]))  # fmt: skip
     with httpx.Client(base_url=api.url) as events:
         for body in sent:

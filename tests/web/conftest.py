@@ -18,23 +18,10 @@ import httpx
 import pytest
 
 from tests.api.conftest import Api, created, start_api
+from tests.api.test_results_api import batch
 
 EMAIL = "ana@example.com"
 PASSWORD = "correct horse battery"
-
-
-def batch(visitor: str, events: list[dict[str, Any]], decision: dict[str, Any] | None = None,
-          country: str | None = None) -> dict[str, Any]:  # fmt: skip
-    snapshot: dict[str, Any] = {"events": events}
-    if decision is not None:
-        snapshot["decisions"] = [decision]
-    attributes = [] if country is None else [
-        {"entity_id": "1", "key": "country", "type": "custom", "value": country}
-    ]  # fmt: skip
-    return {
-        "account_id": "1",
-        "visitors": [{"visitor_id": visitor, "attributes": attributes, "snapshots": [snapshot]}],
-    }
 
 
 @pytest.fixture(scope="module")
