@@ -21,7 +21,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
-	$(BIN)/liftlog serve --host $(HOST) --port $(PORT) --data $(DATA)
+	$(BIN)/liftlog serve --host $(HOST) --port $(PORT) --data $(DATA) --demo
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check

@@ -7,7 +7,7 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.engine import RowMapping
 
 from liftlog.catalog import schema
@@ -213,6 +213,26 @@ class Projects(Repository):
             if any(k in _IN_DATAFILE and values[k] != row[k] for k in values):
                 bump_revision(conn, project_id, now)
             return _project(fetch(conn, schema.projects, project_id, "project"))
+
+    def delete(self, project_id: int) -> None:
+        """Delete a project and everything in it, in one transaction.
+
+        Not a REST API route (Optimizely's API archives projects instead); the CLI uses it to
+        remove the demo project that ``liftlog serve --demo`` makes on first start.
+        """
+        s = schema
+        with self.transaction() as conn:
+            fetch(conn, s.projects, project_id, "project")
+            experiments = select(s.experiments.c.id).where(s.experiments.c.project_id == project_id)
+            groups = select(s.groups.c.id).where(s.groups.c.project_id == project_id)
+            for child in (s.variations, s.experiment_metrics, s.status_history):
+                conn.execute(delete(child).where(child.c.experiment_id.in_(experiments)))
+            conn.execute(delete(s.group_entities).where(s.group_entities.c.group_id.in_(groups)))
+            for table in (s.experiments, s.events, s.attributes, s.audiences, s.groups):
+                conn.execute(delete(table).where(table.c.project_id == project_id))
+            lists = s.list_attributes
+            conn.execute(delete(lists).where(lists.c.project_id == project_id))
+            conn.execute(delete(s.projects).where(s.projects.c.id == project_id))
 
 
 def project_row(conn: Connection, project_id: int) -> RowMapping:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from liftlog.catalog import schema
@@ -101,6 +101,10 @@ class Users(Repository):
                 )
             )
             return _user(fetch(conn, U, user_id, "user"))
+
+    def count(self) -> int:
+        with self.reading() as conn:
+            return int(conn.execute(select(func.count()).select_from(U)).scalar_one())
 
     def get(self, user_id: int) -> User:
         with self.reading() as conn:
