@@ -6,6 +6,7 @@ against the white page, and every chart carries a text alternative (`<title>`, `
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,10 +60,25 @@ class Series:
     values: Sequence[float | None]
     low: Sequence[float | None] | None = None
     high: Sequence[float | None] | None = None
+    #: Index into `PALETTE`, so that a variation keeps its colour from chart to chart.
+    colour: int | None = None
 
 
-def _day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%b %d")
+def _day(end_ms: int) -> str:
+    """The day (UTC) a point covers: points sit at their day's exclusive end, midnight after."""
+    return datetime.fromtimestamp((end_ms - 1) / 1000, UTC).strftime("%b %d")
+
+
+def _ticks(lo: float, hi: float, most: int = 6) -> list[float]:
+    """Round values from at or below ``lo`` to at or above ``hi``: steps of 1, 2 or 5 × 10^k."""
+    if hi - lo < 1e-12:
+        hi = lo + 1
+    raw = (hi - lo) / (most - 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.floor(lo / step + 1e-9)
+    last = math.ceil(hi / step - 1e-9)
+    return [k * step for k in range(first, last + 1)]
 
 
 def line_chart(
@@ -79,10 +95,9 @@ def line_chart(
         if v is not None
     ]
     if not times or not every:
-        return Markup(f'<p class="muted">{escape(title)}: no data yet.</p>')
-    lo, hi = min([*every, 0.0]), max([*every, 0.0])
-    if hi - lo < 1e-9:
-        hi = lo + 1
+        return Markup(f'<figcaption>{escape(title)}</figcaption><p class="muted">No data yet.</p>')
+    ticks = _ticks(min([*every, 0.0]), max([*every, 0.0]))
+    lo, hi = ticks[0], ticks[-1]
     t0, t1 = times[0], times[-1] if times[-1] > times[0] else times[0] + 1
 
     def x(t: int) -> float:
@@ -92,14 +107,16 @@ def line_chart(
         return top + (hi - v) / (hi - lo) * (height - top - bottom)
 
     def label(v: float) -> str:
-        return f"{v * 100:+.0f}%" if percent else f"{v:,.0f}"
+        if not percent:
+            return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2g}"
+        return "0%" if abs(v) < 1e-12 else f"{v * 100:+.{0 if abs(v) >= 0.1 else 1}f}%"
 
     out = [
+        f"<figcaption>{escape(title)}</figcaption>"
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
     ]
-    for i in range(5):
-        v = lo + (hi - lo) * i / 4
+    for v in ticks:
         out.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
             f'stroke="#d0d0d0"/><text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">'
@@ -110,12 +127,15 @@ def line_chart(
             f'<line x1="{left}" x2="{width - right}" y1="{y(0):.1f}" y2="{y(0):.1f}" '
             f'stroke="#000"/>'
         )
-    for t in (times[0], times[len(times) // 2], times[-1]):
+    # The outer labels align inwards, so that none is clipped; a one-day chart has one label.
+    days = {times[-1]: "end", times[len(times) // 2]: "middle", times[0]: "start"}
+    for t, anchor in days.items():
         out.append(
-            f'<text x="{x(t):.1f}" y="{height - bottom + 18}" text-anchor="middle">{_day(t)}</text>'
+            f'<text x="{x(t):.1f}" y="{height - bottom + 18}" '
+            f'text-anchor="{anchor}">{_day(t)}</text>'
         )
     for n, s in enumerate(series):
-        colour = PALETTE[n % len(PALETTE)]
+        colour = PALETTE[(n if s.colour is None else s.colour) % len(PALETTE)]
         if s.low is not None and s.high is not None:
             band = [
                 (t, lo_, hi_)

@@ -40,7 +40,14 @@ def rate(value: float | None, aggregator: str) -> str:
 
 
 def share(p: float | None) -> str:
-    return "–" if p is None else f"{p * 100:.1f}%"
+    """A probability as a percentage; never "100.0%" or "0.0%", which no evidence can reach."""
+    if p is None:
+        return "–"
+    if p > 0.999:
+        return ">99.9%"
+    if p < 0.001:
+        return "<0.1%"
+    return f"{p * 100:.1f}%"
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +174,7 @@ def improvement_chart(series_doc: dict[str, Any], names: dict[str, str]) -> Mark
     times = [p["end_time_ms"] for p in points]
     base = series_doc["baseline_variation_id"]
     series = []
-    for vid, name in names.items():
+    for position, (vid, name) in enumerate(names.items()):
         if vid == base:
             continue
         lifts = [p["variations"][vid].get("lift") or {} for p in points]
@@ -178,6 +185,7 @@ def improvement_chart(series_doc: dict[str, Any], names: dict[str, str]) -> Mark
                 [lift.get("value") for lift in lifts],
                 [e[0] for e in ends],
                 [e[1] for e in ends],
+                colour=position,
             )
         )
     title = f"Cumulative improvement of {series_doc['metric']} over the baseline, with its interval"
