@@ -98,6 +98,24 @@ def test_debugger_shows_why_a_conversion_was_excluded(
         assert re.search(r'<tr data-uuid="c0"[^>]*>.*?<code>counted</code>', page.text, re.S)
 
 
+def test_debugger_finds_the_experiments_itself(
+    world: dict[str, Any], browser_client: httpx.Client
+) -> None:
+    experiment_id = world["experiment"]["id"]
+    page = browser_client.get("/ui/debugger", params={"q": "too-early"})  # no experiment given
+    assert page.status_code == 200
+    assert f'<table class="timeline" data-experiment-id="{experiment_id}">' in page.text
+    row = re.search(r'<tr data-uuid="too-early"[^>]*>(.*?)</tr>', page.text, re.S)
+    assert row and "before_first_decision" in row.group(1), page.text
+    never = browser_client.get("/ui/debugger", params={"q": "stranger"})
+    assert 'class="timeline"' not in never.text
+    assert "No experiment of yours decided <code>stranger</code>" in never.text
+    given = browser_client.get(
+        "/ui/debugger", params={"q": "stranger", "experiment": experiment_id}
+    )
+    assert re.search(r'<tr data-uuid="nobody"[^>]*>.*?never_decided', given.text, re.S), given.text
+
+
 def test_pages_hide_other_accounts_projects(web: Api, browser_client: httpx.Client) -> None:
     with web.client(web.other_account_write) as other:
         theirs = other.post("/v2/projects", json={"name": "Not yours"}).json()

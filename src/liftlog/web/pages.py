@@ -280,31 +280,61 @@ class WebPages:
     # The event debugger.
 
     async def debugger(self, request: Request) -> Response:
+        """A visitor's (or an event uuid's visitors') timeline, per experiment.
+
+        With ``experiment``, how the events count in that experiment. Without, in each of the
+        user's experiments that decided the visitor (a decision or a legacy ``x`` pair names it).
+        """
         user = self._user(request)
         q = (request.query_params.get("q") or "").strip()
         experiment_id = _int(request.query_params.get("experiment"), "experiment")
         experiment = None
         if experiment_id is not None:
             experiment, _ = self._experiment(user, experiment_id)
-        events: list[dict[str, Any]] = []
-        rejected: list[dict[str, Any]] = []
-        if q and experiment is not None:
-            events, rejected = await run_in_threadpool(self._timeline, experiment.id, q)
+        timelines: list[tuple[Experiment, list[dict[str, Any]]]] = []
+        rejected: list[Any] = []
+        if q:
+            timelines, rejected = await run_in_threadpool(self._timelines, user, experiment, q)
         return self.render(
-            request, "debugger.html", q=q, experiment=experiment, events=events,
-            rejected=rejected, searched=bool(q and experiment),
+            request, "debugger.html", q=q, experiment=experiment, timelines=timelines,
+            rejected=rejected, searched=bool(q),
         )  # fmt: skip
 
-    def _timeline(self, experiment_id: int, q: str) -> tuple[list[dict[str, Any]], list[Any]]:
-        """The visitor `q`'s timeline, or, if `q` is an event uuid, its visitors' timelines."""
-        spec, _, _ = self.api._experiment(experiment_id)
+    def _timelines(
+        self, user: User, experiment: Experiment | None, q: str
+    ) -> tuple[list[tuple[Experiment, list[dict[str, Any]]]], list[Any]]:
+        """The visitor `q`'s events, or, if `q` is an event uuid, its visitors' events, as they
+        count in `experiment` or in each of the user's experiments that decided them."""
         con = connect(self.api.lake)
         stored = visitor_events(con, q)
         if not stored:
             visitors = {e.visitor_id for e in events_by_uuid(con, q) if e.visitor_id is not None}
             stored = [e for v in sorted(visitors) for e in visitor_events(con, v)]
-        events = [event_json(d) for d in dispositions(stored, spec)]
-        return events, rejected_mentions(con, q)
+        if experiment is not None:
+            chosen = [experiment]
+        else:
+            named = {e.experiment_id for e in stored if e.experiment_id}
+            named |= {exp for e in stored for exp, _ in e.experiments}
+            chosen = [found for i in sorted(named, key=_numeric) if (found := self._own(user, i))]
+        timelines = []
+        for exp in chosen:
+            spec, _, _ = self.api._experiment(exp.id)
+            timelines.append((exp, [event_json(d) for d in dispositions(stored, spec)]))
+        return timelines, rejected_mentions(con, q)
+
+    def _own(self, user: User, experiment_id: str) -> Experiment | None:
+        """The experiment with this id if it is the user's, else None (others' do not exist)."""
+        if not experiment_id.isdigit():
+            return None
+        try:
+            experiment, _ = self._experiment(user, int(experiment_id))
+        except NotFound:
+            return None
+        return experiment
+
+
+def _numeric(text: str) -> tuple[int, str]:
+    return (int(text), "") if text.isdigit() else (0, text)
 
 
 class _SignInFirst(Unauthorized):
