@@ -1,4 +1,4 @@
-"""The reference v1 normaliser: liftlog's per-event Python path before DuckDB, kept as an oracle.
+"""The reference v1 normaliser: liftlog's first per-event Python path, kept as an oracle.
 
 `tests/test_normalize.py` checks that `liftlog.lake.normalize` makes the same rows as `add_v1`,
 row for row (order aside), modulo the one documented simplification: a U+E000-typed string

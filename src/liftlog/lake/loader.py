@@ -8,9 +8,10 @@ a Delta commit and the checkpoint (or between the commits of two tables) replays
 duplicating a row, and nothing acknowledged is skipped.
 
 Batches: at least ``batch_rows`` rows, or whatever is waiting once the oldest record has waited
-``max_wait`` seconds. ``POST /v1/events`` records are normalised a whole batch at a time in DuckDB
-(`liftlog.lake.normalize`); the few legacy ``GET /event`` records row by row in Python
-(`liftlog.wire.rows`). Records that can't be normalised go to ``rejects`` with their reason.
+``max_wait`` seconds. ``POST /v1/events`` records are normalised a whole batch at a time
+(`liftlog.lake.normalize`: columns built from msgspec-decoded bodies); the few legacy
+``GET /event`` records row by row in Python (`liftlog.wire.rows`). Records that can't be
+normalised go to ``rejects`` with their reason.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from liftlog.errors import InvalidInput
-from liftlog.lake.normalize import Normalizer, V1Records
+from liftlog.lake.normalize import V1Records, normalise
 from liftlog.lake.schema import PARTITION_BY, SCHEMAS, TABLES
 from liftlog.rawlog.record import Endpoint, decode_payload
 from liftlog.rawlog.segments import Damage, Frame, Position, read_frames
@@ -100,7 +101,6 @@ class Loader:
         self._positions: dict[str, Position] = {}
         self._rows = Rows()
         self._v1 = V1Records()
-        self._normalizer = Normalizer()
         self._pending_records = 0
         self._pending_since: float | None = None
         self._batch_end: dict[str, Position] = {}
@@ -191,7 +191,7 @@ class Loader:
         txns = [Transaction(app_id(w), end.version) for w, end in self._batch_end.items()]
         tables: dict[str, list[pa.Table]] = {name: [] for name in TABLES}
         if self._v1:
-            v1 = self._normalizer.normalise(self._v1, self._rows)
+            v1 = normalise(self._v1, self._rows)
             tables["decisions"].append(v1.decisions)
             tables["conversions"].append(v1.conversions)
             self._rows.rejects.sort(_log_order)  # v1 rejects were added last
@@ -203,14 +203,16 @@ class Loader:
             if table is None or table.num_rows == 0:
                 continue
             path = str(self.settings.lake_dir / name)
+            target = self._tables[name]
             write_deltalake(
-                path,
+                path if target is None else target,  # the open table is brought up to date
                 table,
                 mode="append",
                 partition_by=PARTITION_BY,
                 commit_properties=CommitProperties(app_transactions=txns),
             )
-            self._tables[name] = DeltaTable(path)
+            if target is None:
+                self._tables[name] = DeltaTable(path)
         for writer, end in self._batch_end.items():
             write_checkpoint(self.settings.rawlog_dir / writer, end)
         self._rows = Rows()
@@ -266,7 +268,6 @@ class Loader:
         self.flush()
 
     def close(self) -> None:
-        self._normalizer.close()
         os.close(self._lock_fd)
 
 

@@ -1,71 +1,118 @@
 """Event API v1 bodies → Arrow tables of ``decisions`` and ``conversions``, a batch at a time.
 
-The rules are those of `liftlog.wire.rows` (columns, problem codes), written as DuckDB SQL in
-``normalize.sql`` so that no Python runs per event: a batch of raw bodies is one Arrow table, one
-``json_transform`` and a few ``unnest`` s. Measured on a loaded 2-core machine, SDK-shaped bodies:
-about 23 µs an event (transform 6, events table 8, checks 3.5, conversions 5.5), plus about
-0.15 s a batch to bind the SQL.
+The rules are those of `liftlog.wire.rows` (columns, problem codes). Per record there is one
+msgspec decode into the Structs below, which accept and reject exactly what the collector's
+`liftlog.wire.events.decode_batch` does (`tests/test_normalize.py` checks both against each
+other); they are loader-only copies with ``gc=False``. The columns are then built a batch at a
+time: list comprehensions over the decoded visitors, snapshots and events, values that are the
+same for a whole record or visitor expanded with ``take``, nested columns (``attributes``,
+``experiments``, ``tags``, ``problems``) assembled from flat child arrays, and the checks that
+set ``problems`` done as Arrow compute on whole columns. The collector is off while a batch is
+built (the decoded bodies hold thousands of dicts and lists it would rescan).
 
 Every row comes out as `liftlog.wire.rows` made it, with one simplification: a U+E000-typed
 string stored as text (an attribute or tag value) is the text after the prefix
-(``"\\ue0001.50"`` → ``"1.50"``; the Python path gave ``repr(1.5)``).
+(``"\\ue0001.50"`` → ``"1.50"``; the Python path gave ``repr(1.5)``). Decision metadata values
+that are not strings (``flag_key``, ``rule_key``, ``rule_type``, ``variation_key``) are stored
+as their JSON text, and ``enabled`` is read from ``true``/``false`` or ``"true"``/``"false"``.
 
-Validation, all-or-nothing per record: the SQL flags every record whose body `decode_batch`
-could reject (not JSON, a missing required field, a value of the wrong JSON kind, an empty uuid,
-a non-finite number) and makes no row of it. Only those records go through `decode_batch`:
-
-* rejected → a ``rejects`` row, ``invalid_body``, naming every problem by its JSON path;
-* accepted (a flag the typed decoder disagrees with, e.g. a tag object with a duplicate key) →
-  re-encoded canonically by msgspec and normalised again; a record still flagged then holds a
-  value the lake cannot store (a timestamp beyond 64 bits) and is rejected as ``invalid_body``.
-
-Known gaps (bodies the collector never stores, since it validates with `decode_batch`): DuckDB's
-JSON reader accepts trailing commas, and NaN/Infinity literals nested in an object or array; it
-reads a non-array ``attributes`` or ``decisions`` as absent and a non-object element of them as an
-empty object; of duplicate keys it keeps the first. Such a body is loaded rather than rejected.
-Unicode digits in a typed number (``"\ue000٣"``, 3 for Python's ``int``) are not read as digits.
-Objects and arrays stored as text (attribute and tag values) are DuckDB's compact JSON, which
-differs from msgspec's in the case of ``\\u`` escapes and in the digits of some floats.
+Records that `decode_batch` rejects get a ``rejects`` row, ``invalid_body``, naming every problem
+by its JSON path. A record that decodes but holds a value the lake can't store (a timestamp
+beyond 64 bits) is rejected as ``invalid_body`` too. Each record gives all its rows or none.
 """
 
 from __future__ import annotations
 
-import re
+import gc
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
+from itertools import accumulate
+from typing import Annotated, Any
 
-import duckdb
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from liftlog.errors import InvalidInput
-from liftlog.lake.schema import SCHEMAS
-from liftlog.wire.events import decode_batch
-from liftlog.wire.rows import Meta, Rows
+from liftlog.lake.schema import ATTRIBUTES, EXPERIMENTS, SCHEMAS, TS
+from liftlog.wire.events import ACTIVATION, TYPED_PREFIX, decode_batch, typed_value
+from liftlog.wire.rows import MS_MAX, MS_MIN, Meta, Rows
 
-INPUT_SCHEMA = pa.schema(
-    [
-        ("idx", pa.int64()),
-        ("received_ms", pa.int64()),
-        ("client_ip", pa.string()),
-        ("user_agent", pa.string()),
-        ("referer", pa.string()),
-        ("position", pa.string()),
-        ("need_decisions", pa.bool_()),
-        ("need_conversions", pa.bool_()),
-        ("validated", pa.bool_()),
-        ("body", pa.string()),
-    ]
-)
-#: A body that is certainly flagged: it gives a record that must not parse as a batch no row.
-_PLACEHOLDER = "null"
 _UNSTORABLE = "$: holds a value the lake can't store (such as a timestamp beyond 64 bits)"
+_INT64 = 2**63
+
+# -- the loader's copy of `liftlog.wire.events`' Structs ---------------------------------------
+# Same fields, types, defaults and constraints (so the same bodies pass), with gc=False: a decoded
+# body can't hold a reference cycle, and untracked Structs cost the collector nothing.
+
+_NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1)]
+_Number = int | float | str
 
 
-def _statements() -> dict[str, str]:
-    text = resources.files("liftlog.lake").joinpath("normalize.sql").read_text("utf-8")
-    parts = re.split(r"^-- name: (\w+)\n", text, flags=re.MULTILINE)
-    return dict(zip(parts[1::2], parts[2::2], strict=True))
+class _Attribute(msgspec.Struct, gc=False):
+    value: Any = None
+    type: str = "custom"
+    entity_id: str | None = None
+    key: str | None = None
+
+
+class _Decision(msgspec.Struct, gc=False):
+    campaign_id: str | None = None
+    experiment_id: str | None = None
+    variation_id: str | None = None
+    is_campaign_holdback: bool = False
+    metadata: dict[str, Any] | None = None
+
+
+class _Event(msgspec.Struct, gc=False):
+    timestamp: int
+    uuid: _NonEmptyStr
+    entity_id: str | None = None
+    key: str | None = None
+    type: str | None = None
+    revenue: _Number | None = None
+    value: _Number | None = None
+    quantity: _Number | None = None
+    tags: dict[str, Any] | None = None
+    properties: dict[str, Any] | None = None
+
+
+class _Snapshot(msgspec.Struct, gc=False):
+    events: list[_Event]
+    decisions: list[_Decision] | None = None
+
+
+class _Visitor(msgspec.Struct, gc=False):
+    visitor_id: str
+    snapshots: list[_Snapshot]
+    session_id: str | None = None
+    attributes: list[_Attribute] | None = None
+
+
+class _Batch(msgspec.Struct, gc=False):
+    account_id: str
+    visitors: list[_Visitor]
+    project_id: str | None = None
+    revision: str | int | None = None
+    anonymize_ip: bool = True
+    client_name: str | None = None
+    client_version: str | None = None
+    enrich_decisions: bool | None = None
+
+
+#: The loader's Structs beside the collector's, for the test that keeps them the same.
+LOADER_STRUCTS = {
+    "Attribute": _Attribute,
+    "Decision": _Decision,
+    "Event": _Event,
+    "Snapshot": _Snapshot,
+    "Visitor": _Visitor,
+    "EventBatch": _Batch,
+}
+
+_decoder = msgspec.json.Decoder(_Batch)
+_NO_DECISION = _Decision()
 
 
 @dataclass
@@ -112,24 +159,6 @@ class V1Records:
             self.referer[i],
         )
 
-    def table(self, bodies: list[str], validated: bool = False) -> pa.Table:
-        """The input of the SQL; ``validated``: the bodies passed `decode_batch` already."""
-        return pa.Table.from_arrays(
-            [
-                pa.array(range(len(bodies)), pa.int64()),
-                pa.array(self.received_ms, pa.int64()),
-                pa.array(self.client_ip, pa.string()),
-                pa.array(self.user_agent, pa.string()),
-                pa.array(self.referer, pa.string()),
-                pa.array(self.position, pa.string()),
-                pa.array(self.need_decisions, pa.bool_()),
-                pa.array(self.need_conversions, pa.bool_()),
-                pa.array([validated] * len(bodies), pa.bool_()),
-                pa.array(bodies, pa.string()),
-            ],
-            schema=INPUT_SCHEMA,
-        )
-
 
 @dataclass(frozen=True)
 class Normalized:
@@ -137,105 +166,47 @@ class Normalized:
     conversions: pa.Table
 
 
-class Normalizer:
-    """One DuckDB connection with the normalisation's macros; not for concurrent use."""
+def normalise(records: V1Records, rejects: Rows) -> Normalized:
+    """Rows of every record of ``records``; the records that can't be read go to ``rejects``.
 
-    def __init__(self, threads: int | None = None) -> None:
-        self._sql = _statements()
-        self._con = duckdb.connect(config={} if threads is None else {"threads": threads})
-        self._con.execute(self._sql["macros"])
-
-    def close(self) -> None:
-        self._con.close()
-
-    def normalise(self, records: V1Records, rejects: Rows) -> Normalized:
-        """Rows of every record of ``records``; the records that can't be read go to ``rejects``.
-
-        Each record gives all its rows or none (then one ``rejects`` row, if it needs one).
-        """
-        bodies = _texts(records.body)
-        out = self._run(records.table(bodies))
-        if not out.suspects:
-            return Normalized(out.decisions, out.conversions)
-        again = V1Records()
-        for i in out.suspects:
+    Each record gives all its rows or none (then one ``rejects`` row, if it needs one).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        batches: list[_Batch] = []
+        kept: list[int] = []
+        for i, body in enumerate(records.body):
             try:
-                batch = decode_batch(records.body[i])
-            except InvalidInput as exc:
-                detail = "; ".join(f"{d.path}: {d.problem}" for d in exc.details) or exc.message
-                _reject(rejects, records, i, detail)
+                batches.append(_decoder.decode(body))
+            except ValueError:  # msgspec.DecodeError, or a UnicodeDecodeError it lets through
+                _reject(rejects, records, i, _problems_of(body))
                 continue
-            except ValueError as exc:  # msgspec lets a UnicodeDecodeError through
-                _reject(rejects, records, i, f"$: not valid JSON: {exc}")
-                continue
-            need = (records.need_decisions[i], records.need_conversions[i], True)
-            again.add(records.meta(i), msgspec.json.encode(batch), need)
-            again.need_rejects[-1] = records.need_rejects[i]
-            again.body[-1] = records.body[i]  # a reject keeps the body as it was sent
-        if not again:
-            return Normalized(out.decisions, out.conversions)
-        canonical = [msgspec.json.encode(decode_batch(b)).decode() for b in again.body]
-        second = self._run(again.table(canonical, validated=True))
-        for i in second.suspects:
-            _reject(rejects, again, i, _UNSTORABLE)
-        return Normalized(
-            pa.concat_tables([out.decisions, second.decisions]),
-            pa.concat_tables([out.conversions, second.conversions]),
-        )
-
-    def _run(self, table: pa.Table) -> _Pass:
-        """One pass of the SQL: the rows of unflagged records, the indices of flagged ones."""
-        con = self._con
-        invalid: set[int] = set()
-        con.register("bodies", table)
-        try:
+            kept.append(i)
+        while True:
             try:
-                con.execute(self._sql["records"])
-            except duckdb.InvalidInputException:  # a body that is not JSON fails the whole query
-                rows = con.execute("SELECT idx FROM bodies WHERE NOT json_valid(body)").fetchall()
-                invalid = {i for (i,) in rows}
-                con.register("bodies", _without_bodies(table, invalid))
-                con.execute(self._sql["records"])
-            con.execute(self._sql["events"])
-            con.execute(self._sql["suspects"])
-            bad = {i for (i,) in con.execute("SELECT idx FROM bad").fetchall()}
-            decisions = con.sql(self._sql["decisions"]).to_arrow_table()
-            conversions = con.sql(self._sql["conversions"]).to_arrow_table()
-        finally:
-            con.execute("DROP TABLE IF EXISTS r; DROP TABLE IF EXISTS ev; DROP TABLE IF EXISTS bad")
-            con.unregister("bodies")
-        return _Pass(
-            _conform(decisions, "decisions"),
-            _conform(conversions, "conversions"),
-            sorted(bad | invalid),
-        )
+                return _Builder(records, batches, kept).tables()
+            except _Unstorable as exc:
+                drop = set(exc.batches)
+                for j in sorted(drop):
+                    _reject(rejects, records, kept[j], _UNSTORABLE)
+                batches = [b for j, b in enumerate(batches) if j not in drop]
+                kept = [i for j, i in enumerate(kept) if j not in drop]
+    finally:
+        if enabled:
+            gc.enable()
 
 
-def _without_bodies(table: pa.Table, indices: set[int]) -> pa.Table:
-    """``table`` with the bodies at ``indices`` replaced by a placeholder that the SQL flags."""
-    bodies = table.column("body").to_pylist()
-    for i in indices:
-        bodies[i] = _PLACEHOLDER
-    column = table.schema.get_field_index("body")
-    return table.set_column(column, "body", pa.array(bodies, pa.string()))
-
-
-@dataclass(frozen=True)
-class _Pass:
-    decisions: pa.Table
-    conversions: pa.Table
-    suspects: list[int]
-
-
-def _texts(bodies: list[bytes]) -> list[str]:
-    """Bodies as text; one that is not UTF-8 becomes a placeholder that the SQL flags."""
-    out = []
-    for body in bodies:
-        try:
-            out.append(body.decode())
-        except UnicodeDecodeError:
-            out.append(_PLACEHOLDER)
-    return out
+def _problems_of(body: bytes) -> str:
+    """The reason `decode_batch` gives for rejecting ``body``, as a ``rejects`` detail."""
+    try:
+        decode_batch(body)
+    except InvalidInput as exc:
+        return "; ".join(f"{d.path}: {d.problem}" for d in exc.details) or exc.message
+    except ValueError as exc:  # msgspec lets a UnicodeDecodeError through
+        return f"$: not valid JSON: {exc}"
+    # pragma: no cover - the loader's Structs and the collector's disagree
+    return "$: does not match the Event API v1 schema"
 
 
 def _reject(rejects: Rows, records: V1Records, i: int, detail: str) -> None:
@@ -243,13 +214,344 @@ def _reject(rejects: Rows, records: V1Records, i: int, detail: str) -> None:
         rejects.reject(records.meta(i), "v1", "invalid_body", detail, records.body[i])
 
 
-def _conform(table: pa.Table, name: str) -> pa.Table:
-    """DuckDB's Arrow output in the lake's schema (milliseconds as UTC timestamps, names)."""
-    schema = SCHEMAS[name]
-    columns = []
-    for f in schema:
-        column = table.column(f.name)
-        if pa.types.is_timestamp(f.type):
-            column = column.cast(pa.int64()).cast(f.type)
-        columns.append(column.cast(f.type))
-    return pa.Table.from_arrays(columns, schema=schema)
+class _Unstorable(Exception):
+    def __init__(self, batches: list[int]) -> None:
+        super().__init__(batches)
+        self.batches = batches
+
+
+# -- values --------------------------------------------------------------------------------------
+
+
+class _Bad:
+    """The marker of a revenue, value or quantity that is flagged in ``problems``."""
+
+
+_BAD = _Bad()
+
+
+def _text(value: Any) -> str | None:
+    """A value as E3 stores it: strings as they are (a typed string: its text after the prefix),
+    booleans lowercase, numbers as Python's repr, objects and arrays as compact JSON."""
+    kind = type(value)
+    if kind is str:
+        return value[1:] if value.startswith(TYPED_PREFIX) else value  # type: ignore[no-any-return]
+    if kind is int or kind is float:
+        return repr(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return None
+    return msgspec.json.encode(value).decode()
+
+
+def _texts(values: list[Any]) -> list[str | None]:
+    # a string holding U+E000 anywhere takes the slow path (`in` is cheaper than a call)
+    return [
+        v
+        if (kind := type(v)) is str and TYPED_PREFIX not in v
+        else repr(v)
+        if kind is int or kind is float
+        else _text(v)
+        for v in values
+    ]
+
+
+def _as_int(raw: Any) -> int | _Bad | None:
+    value = typed_value(raw)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < _INT64:
+        return value
+    return _BAD
+
+
+def _as_float(raw: Any) -> float | _Bad | None:
+    value = typed_value(raw)
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond a double's range
+            return _BAD
+        if math.isfinite(number):
+            return number
+    return _BAD
+
+
+def _ints(raws: list[Any]) -> tuple[list[Any], list[int]]:
+    """Revenue or quantity: the values, and the indices of the flagged ones."""
+    lo, hi = -_INT64, _INT64
+    out = [r if r is None or (type(r) is int and lo < r < hi) else _as_int(r) for r in raws]
+    return _flagged(out)
+
+
+def _floats(raws: list[Any]) -> tuple[list[Any], list[int]]:
+    out = [r if r is None or type(r) is float else _as_float(r) for r in raws]
+    return _flagged(out)
+
+
+def _flagged(values: list[Any]) -> tuple[list[Any], list[int]]:
+    if _BAD not in values:
+        return values, []
+    bad = [i for i, v in enumerate(values) if v is _BAD]
+    for i in bad:
+        values[i] = None
+    return values, bad
+
+
+def _meta_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return msgspec.json.encode(value).decode()
+
+
+def _meta_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    return {"true": True, "false": False}.get(value) if isinstance(value, str) else None
+
+
+# -- columns -------------------------------------------------------------------------------------
+
+
+def _offsets(lengths: list[int]) -> pa.Array:
+    return pa.array(accumulate(lengths, initial=0), pa.int32())
+
+
+def _problems(n: int, checks: Sequence[tuple[str, Sequence[int]]]) -> pa.Array:
+    """The ``problems`` column of ``n`` rows: each check's code on the rows it flags, in order."""
+    flagged: dict[int, list[str]] = {}
+    for code, rows in checks:
+        for i in rows:
+            flagged.setdefault(i, []).append(code)
+    lengths = [0] * n
+    for i, codes in flagged.items():
+        lengths[i] = len(codes)
+    values = [c for i in sorted(flagged) for c in flagged[i]]
+    return pa.ListArray.from_arrays(_offsets(lengths), pa.array(values, pa.string()))
+
+
+def _indices(mask: pa.Array) -> list[int]:
+    return pc.indices_nonzero(mask).to_pylist()  # type: ignore[no-any-return]
+
+
+def _strs(values: list[Any]) -> pa.Array:
+    return pa.array(values, pa.string())
+
+
+class _Builder:
+    """The two tables of a list of decoded batches; ``kept[j]`` is batch j's record index."""
+
+    def __init__(self, records: V1Records, batches: list[_Batch], kept: list[int]) -> None:
+        self.records = records
+        self.batches = batches
+        take = pa.array(kept, pa.int64())
+        # per batch (record)
+        self.b_received = pa.array(records.received_ms, pa.int64()).take(take)
+        self.b_need_dec = pa.array(records.need_decisions, pa.bool_()).take(take)
+        self.b_need_conv = pa.array(records.need_conversions, pa.bool_()).take(take)
+        self.b_meta: dict[str, pa.Array] = {
+            "user_ip": _strs(records.client_ip).take(take),
+            "user_agent": _strs(records.user_agent).take(take),
+            "referer": _strs(records.referer).take(take),
+            "rawlog_position": _strs(records.position).take(take),
+            "account_id": _strs([b.account_id for b in batches]),
+            "project_id": _strs([b.project_id for b in batches]),
+            "revision": _strs([None if b.revision is None else str(b.revision) for b in batches]),
+            "client_engine": _strs([b.client_name for b in batches]),
+            "client_version": _strs([b.client_version for b in batches]),
+            "enrich_decisions": pa.array([b.enrich_decisions for b in batches], pa.bool_()),
+        }
+        # per visitor, snapshot and event, each with the index of its parent
+        visitors = [v for b in batches for v in b.visitors]
+        v_batch = [j for j, b in enumerate(batches) for _ in b.visitors]
+        self.snaps = snaps = [s for v in visitors for s in v.snapshots]
+        s_visitor = [k for k, v in enumerate(visitors) for _ in v.snapshots]
+        self.events = events = [e for s in snaps for e in s.events]
+        self.e_snap = e_snap = [k for k, s in enumerate(snaps) for _ in s.events]
+        self.e_snap_a = pa.array(e_snap, pa.int64())
+        self.e_visitor = pa.array(s_visitor, pa.int64()).take(self.e_snap_a)
+        self.e_batch = pa.array(v_batch, pa.int64()).take(self.e_visitor)
+        self.v_cols = {
+            "visitor_id": _strs([v.visitor_id for v in visitors]),
+            "session_id": _strs([v.session_id or None for v in visitors]),
+            "attributes": _attributes(visitors),
+        }
+        # per event
+        raw = [e.timestamp for e in events]
+        try:
+            ts_raw = pa.array(raw, pa.int64())
+        except OverflowError:
+            e_batch = self.e_batch.to_pylist()
+            bad = {e_batch[k] for k, t in enumerate(raw) if not -_INT64 <= t < _INT64}
+            raise _Unstorable(sorted(bad)) from None
+        ok = pc.and_(pc.greater_equal(ts_raw, MS_MIN), pc.less(ts_raw, MS_MAX))
+        ts = pc.if_else(ok, ts_raw, None)
+        received = self.b_received.take(self.e_batch)
+        self.e_cols: dict[str, pa.Array] = {
+            "date": _day(pc.coalesce(ts, received)),
+            "uuid": _strs([e.uuid for e in events]),
+            "timestamp": ts.cast(TS),
+            "timestamp_raw": ts_raw,
+            "process_timestamp": received.cast(TS),
+            "entity_id": _strs([e.entity_id for e in events]),
+            "key": _strs([e.key for e in events]),
+            "type": _strs([e.type for e in events]),
+        }
+        self.ts_bad = pc.invert(ok)
+        key, kind = self.e_cols["key"], self.e_cols["type"]
+        activation = pc.fill_null(
+            pc.or_kleene(pc.equal(key, ACTIVATION), pc.equal(kind, ACTIVATION)), False
+        )
+        self.is_decision = pc.and_(activation, self.b_need_dec.take(self.e_batch))
+        self.is_conversion = pc.and_(pc.invert(activation), self.b_need_conv.take(self.e_batch))
+
+    def tables(self) -> Normalized:
+        return Normalized(self.decisions(), self.conversions())
+
+    def _columns(self, name: str, rows: pa.Array, own: dict[str, pa.Array]) -> pa.Table:
+        """The table ``name`` of the events at ``rows`` (indices), with columns ``own``."""
+        e_visitor = self.e_visitor.take(rows)
+        e_batch = self.e_batch.take(rows)
+        columns = []
+        for f in SCHEMAS[name]:
+            if f.name in own:
+                column = own[f.name]
+            elif f.name in self.e_cols:
+                column = self.e_cols[f.name].take(rows)
+            elif f.name in self.v_cols:
+                column = self.v_cols[f.name].take(e_visitor)
+            elif f.name in self.b_meta:
+                column = self.b_meta[f.name].take(e_batch)
+            elif f.name == "source":
+                column = pa.repeat("v1", len(rows)).cast(pa.string())
+            else:  # pragma: no cover - a column added to the schema but not here
+                raise KeyError(f.name)
+            columns.append(column)
+        return pa.Table.from_arrays(columns, schema=SCHEMAS[name])
+
+    def conversions(self) -> pa.Table:
+        rows = pc.indices_nonzero(self.is_conversion)
+        if len(rows) == len(self.events):
+            events = self.events
+        else:
+            events = [self.events[k] for k in rows.to_pylist()]
+        n = len(events)
+        revenue, revenue_bad = _ints([e.revenue for e in events])
+        value, value_bad = _floats([e.value for e in events])
+        quantity, quantity_bad = _ints([e.quantity for e in events])
+        own = {
+            "experiments": _experiments(self.snaps).take(self.e_snap_a.take(rows)),
+            "event_type": self.e_cols["type"].take(rows),
+            "event_name": self.e_cols["key"].take(rows),
+            "revenue": pa.array(revenue, pa.int64()),
+            "value": pa.array(value, pa.float64()),
+            "quantity": pa.array(quantity, pa.int64()),
+            "tags": _tags([e.tags for e in events]),
+            "problems": _problems(
+                n,
+                [
+                    ("timestamp_not_ms", _indices(self.ts_bad.take(rows))),
+                    ("revenue_not_integer", revenue_bad),
+                    ("value_not_number", value_bad),
+                    ("quantity_not_integer", quantity_bad),
+                ],
+            ),
+        }
+        return self._columns("conversions", rows, own)
+
+    def decisions(self) -> pa.Table:
+        """One row per decision an activation matches by ``campaign_id``; without a match, one
+        per decision of its snapshot (entity_not_campaign), or one with none (no_decision)."""
+        rows: list[int] = []
+        chosen: list[_Decision] = []
+        unmatched: list[tuple[int, str]] = []  # (first row, code), for every row of the event
+        events, snaps, e_snap = self.events, self.snaps, self.e_snap
+        for k in _indices(self.is_decision):
+            e = events[k]
+            decisions = snaps[e_snap[k]].decisions or ()
+            these = [d for d in decisions if d.campaign_id == e.entity_id]
+            if not these:
+                code = "entity_not_campaign" if decisions else "no_decision"
+                unmatched.extend((len(rows) + m, code) for m in range(max(len(decisions), 1)))
+                these = list(decisions) or [_NO_DECISION]
+            rows.extend([k] * len(these))
+            chosen.extend(these)
+        take = pa.array(rows, pa.int64())
+        meta = [d.metadata or {} for d in chosen]
+        own = {
+            "campaign_id": _strs([d.campaign_id for d in chosen]),
+            "experiment_id": _strs([d.experiment_id for d in chosen]),
+            "variation_id": _strs([d.variation_id for d in chosen]),
+            "is_holdback": pa.array([d.is_campaign_holdback for d in chosen], pa.bool_()),
+            "flag_key": _strs([_meta_text(m.get("flag_key")) for m in meta]),
+            "rule_key": _strs([_meta_text(m.get("rule_key")) for m in meta]),
+            "rule_type": _strs([_meta_text(m.get("rule_type")) for m in meta]),
+            "variation_key": _strs([_meta_text(m.get("variation_key")) for m in meta]),
+            "enabled": pa.array([_meta_bool(m.get("enabled")) for m in meta], pa.bool_()),
+            "problems": _problems(
+                len(rows),
+                [
+                    ("timestamp_not_ms", _indices(self.ts_bad.take(take))),
+                    *_grouped(unmatched),
+                ],
+            ),
+        }
+        return self._columns("decisions", take, own)
+
+
+def _grouped(pairs: list[tuple[int, str]]) -> list[tuple[str, list[int]]]:
+    out: dict[str, list[int]] = {}
+    for i, code in pairs:
+        out.setdefault(code, []).append(i)
+    return list(out.items())
+
+
+def _day(ms: pa.Array) -> pa.Array:
+    """``YYYY-MM-DD`` (UTC) of epoch milliseconds."""
+    return ms.cast(TS).cast(pa.date32()).cast(pa.string())
+
+
+_ATTRIBUTE_FIELDS = list(ATTRIBUTES.value_type)
+_EXPERIMENT_FIELDS = list(EXPERIMENTS.value_type)
+_TAGS = SCHEMAS["conversions"].field("tags").type
+
+
+def _attributes(visitors: list[_Visitor]) -> pa.Array:
+    lists = [v.attributes for v in visitors]
+    flat = [a for al in lists if al for a in al]
+    children = [
+        _strs([a.entity_id for a in flat]),
+        _strs([a.key for a in flat]),
+        _strs([a.type for a in flat]),
+        _strs(_texts([a.value for a in flat])),
+    ]
+    struct = pa.StructArray.from_arrays(children, fields=_ATTRIBUTE_FIELDS)
+    offsets = _offsets([len(al) if al else 0 for al in lists])
+    return pa.ListArray.from_arrays(offsets, struct, type=ATTRIBUTES)
+
+
+def _experiments(snaps: list[_Snapshot]) -> pa.Array:
+    lists = [s.decisions for s in snaps]
+    flat = [d for dl in lists if dl for d in dl]
+    children = [
+        _strs([d.campaign_id for d in flat]),
+        _strs([d.experiment_id for d in flat]),
+        _strs([d.variation_id for d in flat]),
+        pa.array([d.is_campaign_holdback for d in flat], pa.bool_()),
+    ]
+    struct = pa.StructArray.from_arrays(children, fields=_EXPERIMENT_FIELDS)
+    offsets = _offsets([len(dl) if dl else 0 for dl in lists])
+    return pa.ListArray.from_arrays(offsets, struct, type=EXPERIMENTS)
+
+
+def _tags(tags: list[dict[str, Any] | None]) -> pa.Array:
+    keys = [k for t in tags if t for k in t]
+    values = _texts([v for t in tags if t for v in t.values()])
+    offsets = _offsets([len(t) if t else 0 for t in tags])
+    mask = pa.array([t is None for t in tags], pa.bool_()) if None in tags else None
+    return pa.MapArray.from_arrays(offsets, _strs(keys), _strs(values), type=_TAGS, mask=mask)
