@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import httpx
 
+from liftlog.web.throttle import PER_EMAIL
 from tests.api.conftest import Api
 from tests.web.conftest import EMAIL, PASSWORD, csrf_of, sign_in
 
@@ -83,3 +87,29 @@ def test_signin_next_never_leaves_the_site(web: Api) -> None:
                   "next": "//evil.example/ui/"},
         )  # fmt: skip
         assert response.headers["location"] == "/ui/projects"
+
+
+def test_signin_is_refused_for_a_while_after_repeated_failures(web: Api) -> None:
+    email, password = "lock@example.com", "the right passphrase"
+    made = subprocess.run(
+        [sys.executable, "-m", "liftlog.cli", "user", "create", "--email", email,
+         "--password-stdin", "--data", str(web.server.data_dir)],
+        input=password + "\n", capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    with httpx.Client(base_url=web.url) as client:
+        csrf = csrf_of(client.get("/ui/signin").text)
+
+        def attempt(secret: str) -> httpx.Response:
+            return client.post("/ui/signin", data={"csrf": csrf, "email": email,
+                                                   "password": secret})  # fmt: skip
+
+        for _ in range(PER_EMAIL):
+            assert attempt("a wrong guess!").status_code == 401
+        locked = attempt(password)  # even the right password, until the window has passed
+        assert locked.status_code == 429
+        assert 0 < int(locked.headers["retry-after"]) <= 15 * 60
+        assert "Too many failed sign-ins" in locked.text
+        assert client.get("/ui/projects").status_code == 303
+    with httpx.Client(base_url=web.url) as other:  # another email from the same address is fine
+        assert sign_in(other).status_code == 303

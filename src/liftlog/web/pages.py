@@ -42,6 +42,7 @@ from liftlog.rules.dispositions import dispositions
 from liftlog.settings import Settings
 from liftlog.web import views
 from liftlog.web.session import Session, Sessions, csrf_ok, load_secret
+from liftlog.web.throttle import PER_ADDRESS, PER_EMAIL, Throttle
 
 HERE = Path(__file__).parent
 MAX_FORM_BYTES = 16 * 1024
@@ -80,6 +81,7 @@ class WebPages:
         self.catalog = catalog
         self.clock = clock
         self.api = ResultsAPI(settings, catalog, ())
+        self.throttle = Throttle()
         self._sessions: Sessions | None = None
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"),
@@ -180,14 +182,27 @@ class WebPages:
         if not csrf_ok(request.state.session, form.get("csrf")):
             raise _CsrfFailed
         email, password = str(form.get("email", "")), str(form.get("password", ""))
+        address = request.client.host if request.client else ""
+        keys = {f"email:{email.strip().lower()}": PER_EMAIL, f"address:{address}": PER_ADDRESS}
+        wait = self.throttle.retry_after(keys)
+        if wait:
+            response = self.render(
+                request, "signin.html", 429, next=_safe_next(form), email=email,
+                failed=f"Too many failed sign-ins for this email or from this address. "
+                f"Try again in {-(-wait // 60)} minute(s).",
+            )  # fmt: skip
+            response.headers["Retry-After"] = str(wait)
+            return response
         users = Users.of(self.catalog())
         try:
             user = await run_in_threadpool(users.authenticate, email, password)
         except Unauthorized:
+            self.throttle.failed(*keys)
             return self.render(
                 request, "signin.html", 401, next=_safe_next(form), email=email,
                 failed="Wrong email or password.",
             )  # fmt: skip
+        self.throttle.clear(next(iter(keys)))
         response = RedirectResponse(_safe_next(form), 303)
         self.sessions.write(response, self.sessions.new(user.id), secure=_secure(request))
         return response
