@@ -210,16 +210,27 @@ def build_results(
 
 
 CSV_COLUMNS = (
-    "metric", "role", "variation_id", "variation", "is_baseline", "visitors", "unique_conversions",
-    "total_conversions", "rate", "revenue", "value_sum", "improvement", "ci_low", "ci_high",
-    "significance", "is_significant", "visitors_remaining", "chance_to_beat_baseline",
+    "segment", "segment_value", "metric", "role", "variation_id", "variation", "is_baseline",
+    "visitors", "unique_conversions", "total_conversions", "rate", "revenue", "value_sum",
+    "improvement", "ci_low", "ci_high", "significance", "is_significant", "visitors_remaining",
+    "chance_to_beat_baseline",
 )  # fmt: skip
 
 
 def results_csv(doc: dict[str, Any]) -> str:
+    """One row per metric and variation: the whole experiment's (``segment`` empty), then, for a
+    document broken down by an attribute, each value's (``segment_value`` empty: not set)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
+    parts = [("", None, doc)]
+    parts += [(doc["segment"], part["value"], part) for part in doc.get("segments", [])]
+    for segment, value, part in parts:
+        _csv_rows(writer, segment, value, part)
+    return out.getvalue()
+
+
+def _csv_rows(writer: Any, segment: str, value: str | None, doc: dict[str, Any]) -> None:
     for metric in doc["metrics"]:
         for r in metric["results"].values():
             lift = r.get("lift") or {}
@@ -228,6 +239,8 @@ def results_csv(doc: dict[str, Any]) -> str:
             )
             writer.writerow(
                 [
+                    segment,
+                    value,
                     metric["name"],
                     metric["role"],
                     r["variation_id"],
@@ -248,7 +261,6 @@ def results_csv(doc: dict[str, Any]) -> str:
                     lift.get("chance_to_beat_baseline"),
                 ]
             )
-    return out.getvalue()
 
 
 def build_timeseries(

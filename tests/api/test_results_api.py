@@ -50,6 +50,12 @@ def test_results_api_methods_segments_and_csv(api: Api, world: dict[str, Any]) -
         text = r.get(base, params={"format": "csv"})
         assert text.headers["content-type"].startswith("text/csv")
         assert len(list(csv.DictReader(io.StringIO(text.text)))) == 4
+        by_country = r.get(base, params={"format": "csv", "segment": "country"}).text
+        rows = list(csv.DictReader(io.StringIO(by_country)))
+        assert [(row["segment"], row["segment_value"]) for row in rows[::2]] == [
+            ("", ""), ("", ""), ("country", "DE"), ("country", "DE"), ("country", "NL"),
+            ("country", "NL")]  # fmt: skip
+        assert {row["visitors"] for row in rows if row["segment_value"] == "DE"} == {"10"}
         error_of(r.get(base, params={"method": "magic"}), 400)
         error_of(r.get("/v2/experiments/999999/results"), 404)
     with api.client() as anonymous:
