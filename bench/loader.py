@@ -5,8 +5,11 @@
    `SegmentWriter` and `encode_frame` as the server would write them.
 2. Time ``Loader(settings).drain()`` on it: events/s into Delta (the ``conversions`` table).
 3. Baselines on the same records, in the same process: reading the frames, msgpack, the JSON
-   decode with msgspec alone, then ``write_deltalake`` of the same rows already in Arrow (read
-   back from the loader's own table), in 10k-row commits as the loader makes them and in one.
+   decode with msgspec alone (the collector's Structs, collector on), the loader's normaliser
+   alone (`liftlog.lake.normalize.normalise`: decode + columns, in the loader's batches), then
+   ``write_deltalake`` of the same rows already in Arrow (read back from the loader's own table):
+   in the loader's batch-sized commits to the open table as the loader makes them, and in one
+   commit with the default writer and with other compressions.
 4. ``cProfile`` of a second drain (on ``--profile-events`` events): the top functions.
 
 Usage::
@@ -30,20 +33,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable, WriterProperties, write_deltalake
 
-from liftlog.lake.loader import Loader
+from liftlog.lake.loader import BATCH_ROWS, Loader
+from liftlog.lake.normalize import V1Records, normalise
 from liftlog.lake.schema import PARTITION_BY, SCHEMAS
 from liftlog.rawlog.record import Endpoint, RawRecord, decode_payload, encode_frame
 from liftlog.rawlog.segments import Frame, Position, read_frames
 from liftlog.rawlog.writer import SegmentWriter
 from liftlog.settings import Settings
 from liftlog.wire.events import decode_batch
+from liftlog.wire.rows import Meta, Rows
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "events" / "sdk_track.json"
 EVENTS_PER_BODY = 10
-BATCH_ROWS = 10_000  # the loader's default batch
 USER_AGENT = "python-requests/2.32.3"
 
 
@@ -108,24 +112,31 @@ def read_all(settings: Settings) -> list[bytes]:
 def stages(settings: Settings, events: int, out_dir: Path) -> dict[str, float]:
     """Parts of the loader's work on the same records, one at a time (seconds).
 
-    The decode stages go 1,000 records (10k rows) at a time and drop what they built, as the
-    loader does, so that the garbage collector sees the heap the loader would. The Delta baseline
-    writes the rows the loader itself wrote (read back from its ``conversions`` table, so they are
-    the same rows, already in Arrow) to new tables under ``out_dir``.
+    The decode stages go a loader batch (``BATCH_ROWS`` rows) at a time and drop what they built,
+    as the loader does, so that the garbage collector sees the heap the loader would. The Delta
+    baselines write the rows the loader itself wrote (read back from its ``conversions`` table, so
+    they are the same rows, already in Arrow) to new tables under ``out_dir``.
     """
     out: dict[str, float] = {}
     payloads, out["read frames"] = timed(lambda: read_all(settings))
     per_batch = BATCH_ROWS // EVENTS_PER_BODY
-    msgpack = decode = 0.0
+    msgpack = decode = norm = 0.0
     for start in range(0, len(payloads), per_batch):
         chunk = payloads[start : start + per_batch]
         records, t = timed(lambda c=chunk: [decode_payload(p) for p in c])
         msgpack += t
         _, t = timed(lambda r=records: [decode_batch(x.body) for x in r])
         decode += t
+        v1 = V1Records()
+        for k, x in enumerate(records):
+            meta = Meta(x.received_ms, f"w0:0:{start + k}", x.client_ip, x.user_agent, x.referer)
+            v1.add(meta, x.body, (True, True, True))
+        _, t = timed(lambda v=v1: normalise(v, Rows()))
+        norm += t
     out["msgpack decode (RawRecord)"] = msgpack
     out["JSON decode + validate (msgspec), alone"] = decode
-    del payloads
+    out["normalise() alone (decode + columns)"] = norm
+    del payloads, records, v1
 
     table = DeltaTable(str(settings.lake_dir / "conversions")).to_pyarrow_table()
     table = table.select(SCHEMAS["conversions"].names).combine_chunks()
@@ -134,25 +145,34 @@ def stages(settings: Settings, events: int, out_dir: Path) -> dict[str, float]:
     commit_ms: list[float] = []
 
     def write_each(path: Path) -> None:
-        for part in slices:
+        write_deltalake(str(path), slices[0], partition_by=PARTITION_BY)
+        dt = DeltaTable(str(path))  # the loader writes to its open table, as here
+        for part in slices[1:]:
             _, t = timed(
-                lambda p=part: write_deltalake(
-                    str(path), p, mode="append", partition_by=PARTITION_BY
-                )
+                lambda p=part: write_deltalake(dt, p, mode="append", partition_by=PARTITION_BY)
             )
             commit_ms.append(t * 1000)
 
-    _, out["write_deltalake of Arrow, 10k-row commits"] = timed(
+    k = BATCH_ROWS // 1000
+    _, out[f"write_deltalake of Arrow, {k}k-row commits"] = timed(
         lambda: write_each(out_dir / "commits")
     )
     _, out["write_deltalake of Arrow, one commit"] = timed(
         lambda: write_deltalake(str(out_dir / "one"), table, partition_by=PARTITION_BY)
     )
-    first, last = commit_ms[:10], commit_ms[-10:]
-    print(
-        f"10k-row commits: first 10 took {sum(first) / len(first):.0f} ms each, "
-        f"last 10 {sum(last) / len(last):.0f} ms each ({len(commit_ms)} commits)"
-    )
+    for codec in ("UNCOMPRESSED", "LZ4_RAW", "ZSTD"):
+        props = WriterProperties(compression=codec)  # type: ignore[arg-type]
+        _, out[f"  the same, one commit, {codec}"] = timed(
+            lambda p=props, c=codec: write_deltalake(
+                str(out_dir / c), table, partition_by=PARTITION_BY, writer_properties=p
+            )
+        )
+    if commit_ms:
+        first, last = commit_ms[:10], commit_ms[-10:]
+        print(
+            f"{k}k-row commits: first {len(first)} took {sum(first) / len(first):.0f} ms each, "
+            f"last {len(last)} {sum(last) / len(last):.0f} ms each ({len(commit_ms) + 1} commits)"
+        )
     return out
 
 

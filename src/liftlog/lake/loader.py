@@ -43,6 +43,10 @@ APP_PREFIX = "liftlog-rawlog:"
 CHECKPOINT = "loaded.json"
 
 
+#: Rows per batch: about 1 s of normalising and writing (max_wait + 1 s of freshness).
+BATCH_ROWS = 30_000
+
+
 def app_id(writer: str) -> str:
     return APP_PREFIX + writer
 
@@ -82,7 +86,7 @@ class Loader:
     def __init__(
         self,
         settings: Settings,
-        batch_rows: int = 30_000,  # about 1 s of normalising and writing: max_wait + 1 s
+        batch_rows: int = BATCH_ROWS,
         max_wait: float = 1.0,
         compact_every: int = 50,
         clock: Callable[[], float] = time.monotonic,
