@@ -275,11 +275,23 @@ class WebPages:
                 views.visitors_chart(series, names),
             ]
         segments = [(s["value"], views.metric_tables(s)) for s in doc.get("segments", [])]
+        attribute_keys = self._attribute_keys(project.id)
+        if params["segment"] and params["segment"] not in attribute_keys:
+            attribute_keys.append(params["segment"])  # an attribute id, say, from a shared link
         return self.render(
             request, "results.html", experiment=experiment, project=project, doc=doc,
             params=params, methods=METHODS, tables=views.metric_tables(doc), charts=charts,
-            segments=segments, csv_query=urlencode(params),
+            segments=segments, csv_query=urlencode(params), attribute_keys=attribute_keys,
         )  # fmt: skip
+
+    def _attribute_keys(self, project_id: int) -> list[str]:
+        keys, page, attributes = [], 1, self.catalog().attributes
+        while True:
+            found = attributes.list(project_id, page, 100)
+            keys += [a.key for a in found.items if not a.archived]
+            if page >= found.last_page:
+                return keys
+            page += 1
 
     async def csv(self, request: Request) -> Response:
         user = self._user(request)
