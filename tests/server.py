@@ -79,3 +79,14 @@ class Server:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"still loading: {info}")
             time.sleep(0.1)
+
+    def wait_rows(self, table: str, rows: int, timeout: float = 90) -> None:
+        """Wait until ``table`` holds ``rows`` rows and nothing is left to load."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info = lake_status(self.settings)
+            if info["tables"][table]["rows"] == rows and not info["rawlog"]["pending_bytes"]:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"expected {rows} rows in {table}: {info}")
+            time.sleep(0.2)

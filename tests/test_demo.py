@@ -12,7 +12,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -30,16 +29,6 @@ def _liftlog(*args: str) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-def _wait_for_rows(server: Server, decisions: int, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        info = lake_status(server.settings)
-        if info["tables"]["decisions"]["rows"] == decisions and not info["rawlog"]["pending_bytes"]:
-            return
-        assert time.monotonic() < deadline, f"the demo's traffic did not arrive: {info}"
-        time.sleep(0.2)
 
 
 def test_first_start_demo_signs_in_counts_right_explains_and_goes_away(tmp_path: Path) -> None:
@@ -62,7 +51,7 @@ def test_first_start_demo_signs_in_counts_right_explains_and_goes_away(tmp_path:
         made = demo.Demo(project.id, experiment_id, project.sdk_key, None, None,
                          marker["started_ms"])  # fmt: skip
         truth = demo.simulate(catalog_url, made, marker["simulated_until_ms"]).expected
-        _wait_for_rows(server, sum(arm["visitors"] for arm in truth.values()))
+        server.wait_rows("decisions", sum(arm["visitors"] for arm in truth.values()))
 
         with httpx.Client(base_url=server.url, timeout=30) as browser:
             form = browser.get("/ui/signin")
