@@ -22,6 +22,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -111,16 +112,30 @@ class Loader:
         self._commits_since_compact = 0
         self._stop = False
         self.loaded_records = 0
+        #: Per writer, the versions `_done_versions` read when the writer was first seen.
+        self._done: dict[str, dict[str, int]] = {}
+        # Batches are committed by one thread while the next one is read and normalised: the
+        # Delta writer runs in Rust without the GIL, so the two overlap on a second core.
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liftlog-commit")
+        self._commit: Future[None] | None = None
 
     # -- reading ------------------------------------------------------------------------------
 
     def _done_versions(self, writer: str) -> dict[str, int]:
-        """Per table, the end position (as a version) of the last record committed from writer."""
-        out = {}
-        for name, table in self._tables.items():
-            version = table.transaction_version(app_id(writer)) if table is not None else None
-            out[name] = -1 if version is None else version
-        return out
+        """Per table, the end position (as a version) of the last record committed from writer.
+
+        Read once per writer: the records read afterwards start where those left off, so they
+        are past these versions, whatever this loader commits meanwhile.
+        """
+        done = self._done.get(writer)
+        if done is None:
+            self.wait()  # read the tables between commits, not during one
+            done = {}
+            for name, table in self._tables.items():
+                version = table.transaction_version(app_id(writer)) if table is not None else None
+                done[name] = -1 if version is None else version
+            self._done[writer] = done
+        return done
 
     def step(self, max_bytes: int = 8 << 20) -> int:
         """Read what waits in the raw logs (about ``max_bytes``) into the pending batch."""
@@ -134,6 +149,7 @@ class Loader:
             self._positions[writer] = end
             if not items:
                 if end != start and self._pending_records == 0:
+                    self.wait()  # its checkpoint would move this one back
                     write_checkpoint(directory, end)  # passed over a torn tail
                 continue
             done = self._done_versions(writer)
@@ -188,7 +204,11 @@ class Loader:
         )
 
     def flush(self) -> int:
-        """Commit the pending batch to every table that has rows, then move the checkpoints."""
+        """Normalise the pending batch and hand it to the committer; return its record count.
+
+        The committer commits it to every table that has rows, then moves the checkpoints, after
+        the batch before it; `wait` waits for that.
+        """
         records = self._pending_records
         if records == 0:
             return 0
@@ -203,8 +223,27 @@ class Loader:
             columns = getattr(self._rows, name)
             if len(columns):
                 tables[name].append(pa.Table.from_pydict(columns.as_dict(), schema=SCHEMAS[name]))
-            table = pa.concat_tables(tables[name]) if tables[name] else None
-            if table is None or table.num_rows == 0:
+        batch = {name: pa.concat_tables(parts) for name, parts in tables.items() if parts}
+        ends = self._batch_end
+        self._rows = Rows()
+        self._v1 = V1Records()
+        self._batch_end = {}
+        self._pending_records = 0
+        self._pending_since = None
+        self.wait()
+        self._commit = self._committer.submit(self._write, batch, txns, ends, records)
+        self._commits_since_compact += 1
+        return records
+
+    def _write(
+        self,
+        batch: dict[str, pa.Table],
+        txns: list[Transaction],
+        ends: dict[str, Position],
+        records: int,
+    ) -> None:
+        for name, table in batch.items():
+            if table.num_rows == 0:
                 continue
             path = str(self.settings.lake_dir / name)
             target = self._tables[name]
@@ -217,16 +256,15 @@ class Loader:
             )
             if target is None:
                 self._tables[name] = DeltaTable(path)
-        for writer, end in self._batch_end.items():
+        for writer, end in ends.items():
             write_checkpoint(self.settings.rawlog_dir / writer, end)
-        self._rows = Rows()
-        self._v1 = V1Records()
-        self._batch_end = {}
-        self._pending_records = 0
-        self._pending_since = None
         self.loaded_records += records
-        self._commits_since_compact += 1
-        return records
+
+    def wait(self) -> None:
+        """Wait until the batch being committed is in the tables and checkpointed."""
+        commit, self._commit = self._commit, None
+        if commit is not None:
+            commit.result()  # raises what the commit raised
 
     def compact(self) -> None:
         """Merge the small files of many small batches into larger ones.
@@ -234,6 +272,7 @@ class Loader:
         The files they replace stay readable for Delta's default retention (7 days), for readers
         of older versions, and are removed by the vacuum of a later compaction.
         """
+        self.wait()
         for name, table in self._tables.items():
             if table is not None:
                 table.optimize.compact()
@@ -251,6 +290,7 @@ class Loader:
             if self.pending_rows >= self.batch_rows:
                 total += self.flush()
         total += self.flush()
+        self.wait()
         return total
 
     def stop(self, *_: Any) -> None:
@@ -270,9 +310,14 @@ class Loader:
                     break  # the server is gone: stop, another loader takes over with it
                 time.sleep(poll)
         self.flush()
+        self.wait()
 
     def close(self) -> None:
-        os.close(self._lock_fd)
+        try:
+            self.wait()
+        finally:
+            self._committer.shutdown()
+            os.close(self._lock_fd)
 
 
 def _normalise(rows: Rows, payload: bytes, position: str) -> tuple[Meta, bytes] | None:
