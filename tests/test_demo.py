@@ -61,6 +61,7 @@ def test_first_start_demo_signs_in_counts_right_explains_and_goes_away(tmp_path:
             assert signed.status_code == 303, signed.text
             projects = browser.get("/ui/projects")
             assert demo.PROJECT_NAME in projects.text
+            assert "Remove it with: liftlog demo remove" in projects.text  # marked as a demo
 
             token = _liftlog("token", "create", "--name", "t", "--scope", "read", "--json",
                              "--data", str(data))  # fmt: skip
