@@ -4,7 +4,8 @@ Both servers run under the same uvicorn configuration (httptools, uvloop, one wo
 127.0.0.1, one after the other in the same run, and every figure is printed with the ratio
 liftlog/bare. Figures:
 
-* throughput: wrk, one thread, 64 connections, POSTing a 1-event and a 10-event body;
+* throughput: wrk, one thread, 64 connections (``--connections``), POSTing a 1-event and a
+  10-event body;
 * latency at a fixed 5,000 requests/s: a paced generator (below), p50/p99 measured from each
   request's *scheduled* send time, so the wait of requests queued behind a slow response counts
   in their latency instead of being hidden (no coordinated omission);
@@ -14,9 +15,16 @@ liftlog/bare. Figures:
 A third column, ``liftlog serve --no-loader``, shows what the loader's share of the two cores
 costs the server (``--skip-no-loader`` leaves it out).
 
+Before the servers, the script times 200 appends of 4 KiB + ``fdatasync`` in the data
+directory's file system, as the raw log does them: every durable request waits for at least one
+such sync (and, on average, for part of the one already under way), so with ``c`` connections
+``c / sync time`` is a ceiling on requests/s that no server code can pass, and the sync's own
+latency is a floor under every percentile.
+
 Usage::
 
     .venv/bin/python bench/ingest.py [--duration S] [--sustained] [--skip-no-loader]
+                                     [--connections C]
 
 Needs ``wrk`` (Debian: ``apt-get install wrk``). Every load phase is bounded in time; the servers
 are stopped at the end, and the data directory is a temporary one, removed afterwards.
@@ -313,6 +321,27 @@ def run_paced(port: int, body_file: Path, duration: float) -> dict[str, float]:
     return dict(json.loads(out.stdout))
 
 
+# -- the disk ------------------------------------------------------------------------------------
+
+
+def sync_latency(directory: Path, n: int = 200, size: int = 4096) -> dict[str, float]:
+    """p50/p99 (ms) of append + ``fdatasync`` in ``directory``, as the raw log's group commit."""
+    path = directory / "sync-probe.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    times = []
+    try:
+        for _ in range(n):
+            started = time.perf_counter()
+            os.write(fd, b"x" * size)
+            os.fdatasync(fd)
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        os.close(fd)
+        path.unlink()
+    times.sort()
+    return {"p50_ms": _percentile(times, 0.50), "p99_ms": _percentile(times, 0.99)}
+
+
 # -- the run -------------------------------------------------------------------------------------
 
 
@@ -439,7 +468,11 @@ def main() -> None:
     parser.add_argument(
         "--skip-no-loader", action="store_true", help="skip the liftlog --no-loader column"
     )
+    parser.add_argument(
+        "--connections", type=int, default=CONNECTIONS, help="wrk connections (default 64)"
+    )
     args = parser.parse_args()
+    globals()["CONNECTIONS"] = args.connections
     if shutil.which("wrk") is None:
         sys.exit("bench/ingest.py needs wrk: apt-get install wrk")
     tmp = Path(tempfile.mkdtemp(prefix="liftlog-bench-"))
@@ -450,6 +483,8 @@ def main() -> None:
             bodies[n].write_bytes(make_body(n))
         sizes = ", ".join(f"{n} event(s) = {p.stat().st_size} B" for n, p in bodies.items())
         print(f"bodies: {sizes}", file=sys.stderr)
+        sync = sync_latency(tmp)
+        ceiling = CONNECTIONS / (sync["p50_ms"] / 1000)
         load_before = os.getloadavg()[0]
         runs = {}
         port = free_port()
@@ -469,6 +504,9 @@ def main() -> None:
             runs["liftlog --no-loader"] = measure("liftlog --no-loader", cmd, port, bodies, args)
         print(f"bodies: {sizes}; load average (1 min) before {load_before:.2f}, "
               f"after {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")  # fmt: skip
+        print(f"disk: append + fdatasync of 4 KiB p50 {sync['p50_ms']:.2f} ms, p99 "
+              f"{sync['p99_ms']:.2f} ms; so at c{CONNECTIONS} durable requests/s < "
+              f"{ceiling:,.0f} (connections / sync p50)")  # fmt: skip
         report(runs)
         print(f"liftlog, after its run: {lake}")
     finally:
