@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from liftlog.api.results import ResultsAPI
+from liftlog.lake.loader import Loader
+from liftlog.rawlog.record import Endpoint, RawRecord, encode_frame
+from liftlog.rawlog.writer import SegmentWriter
+from liftlog.settings import Settings
 from tests.api.conftest import Api, error_of
 from tests.api.worlds import build_world
+from tests.server import FIXTURES
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +88,22 @@ def test_results_api_timeline_and_explain(api: Api, world: dict[str, Any]) -> No
         [event] = explained.json()["events"]
         assert event["disposition"] == "never_decided"
         error_of(r.get("/v2/visitors/r0/timeline"), 400)
+
+
+def test_freshness_estimates_the_events_still_waiting(tmp_path: Path) -> None:
+    """Events per raw-log byte loaded so far, times the bytes still waiting."""
+    settings = Settings(data_dir=tmp_path)
+    body = (FIXTURES / "events" / "sdk_track.json").read_bytes()  # one conversion event
+    frame = encode_frame(RawRecord(received_ms=1, endpoint=Endpoint.V1_EVENTS, body=body))
+    writer = SegmentWriter(settings.rawlog_dir / "w0", settings.segment_bytes)
+    writer.write(frame * 4)
+    api = ResultsAPI(settings, lambda: None, ())  # type: ignore[arg-type,return-value]
+    assert api.freshness()["events_waiting_estimate"] is None  # nothing loaded: no rate yet
+    assert api.freshness()["raw_log_bytes_waiting"] == 4 * len(frame)
+    Loader(settings).drain()
+    writer.write(frame * 6)
+    writer.close()
+    fresh = api.freshness()
+    assert fresh["is_complete"] is False
+    assert fresh["raw_log_bytes_waiting"] == 6 * len(frame)
+    assert fresh["events_waiting_estimate"] == 6

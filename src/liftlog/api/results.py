@@ -29,7 +29,7 @@ from liftlog.analysis.spec import counting_spec
 from liftlog.api.auth import Verifier, authenticate
 from liftlog.catalog.store import Catalog
 from liftlog.errors import InvalidInput, NotFound, Problem
-from liftlog.lake.status import rawlog_status
+from liftlog.lake.status import rawlog_status, table_status
 from liftlog.report import METHODS, Arm, build_results, build_timeseries, results_csv
 from liftlog.rules.counting import CountingSpec, describe
 from liftlog.rules.dispositions import Disposition, StoredEvent, dispositions
@@ -136,10 +136,16 @@ class ResultsAPI:
             "SELECT max(t) FROM (SELECT max(process_timestamp) AS t FROM decisions "
             "UNION ALL SELECT max(process_timestamp) FROM conversions)"
         ).fetchall()
-        pending = rawlog_status(self.settings)["pending_bytes"]
+        raw = rawlog_status(self.settings)
+        pending, loaded = raw["pending_bytes"], raw["bytes"] - raw["pending_bytes"]
+        estimate = None
+        if pending and loaded:  # events per raw-log byte so far, times the bytes still waiting
+            rows = sum(table_status(self.settings, t)["rows"] for t in ("decisions", "conversions"))
+            estimate = round(pending * rows / loaded) if rows else None
         return {
             "latest_event_received": None if latest is None else latest.isoformat(),
             "raw_log_bytes_waiting": pending,
+            "events_waiting_estimate": estimate,
             "is_complete": pending == 0,
         }
 
