@@ -129,3 +129,37 @@ def test_ids_are_unique_across_kinds(catalog: Catalog, project: Project) -> None
     assert catalog.kind_of(experiment.variations[0].variation_id) == "variation"
     assert catalog.kind_of(experiment.campaign_id) == "campaign"
     assert catalog.kind_of(10**12) is None
+
+
+def test_projects_delete_removes_everything_in_the_project_and_nothing_else(
+    catalog: Catalog, project: Project
+) -> None:
+    pid = project.id
+    event = catalog.events.create(pid, {"key": "buy"})
+    catalog.attributes.create(pid, {"key": "plan"})
+    catalog.audiences.create(pid, {"name": "all", "conditions": '["and"]'})
+    catalog.lists.create(pid, {"name": "l", "list_type": "id", "key_field": "k"})
+    body = {"variations": [{"key": "a", "weight": 5000}, {"key": "b", "weight": 5000}],
+            "metrics": [{"event_id": event.id}], "status": "running"}  # fmt: skip
+    a = catalog.experiments.create(pid, {"key": "a", **body})
+    b = catalog.experiments.create(pid, {"key": "b", **body})
+    catalog.groups.create(pid, {"name": "g", "entities": [
+        {"id": a.id, "kind": "Experiment", "weight": 5000},
+        {"id": b.id, "kind": "Experiment", "weight": 5000}]})  # fmt: skip
+    other = catalog.projects.create({"name": "Other"})
+    kept = catalog.experiments.create(other.id, {"key": "kept", **body} | {
+        "metrics": [{"event_id": catalog.events.create(other.id, {"key": "buy"}).id}]})  # fmt: skip
+
+    catalog.projects.delete(pid)
+
+    with pytest.raises(NotFound):
+        catalog.projects.get(pid)
+    for experiment_id in (a.id, b.id):
+        with pytest.raises(NotFound):
+            catalog.experiments.get(experiment_id)
+    with pytest.raises(NotFound):
+        catalog.events.list(pid)
+    assert catalog.experiments.get(kept.id).metrics  # the other project is untouched
+    assert [p.id for p in catalog.projects.list().items] == [other.id]
+    with pytest.raises(NotFound):
+        catalog.projects.delete(pid)
