@@ -56,11 +56,14 @@ def canonical(table: pa.Table) -> list[str]:
     return sorted(json.dumps(r, default=str, sort_keys=True) for r in table.to_pylist())
 
 
-def same_rows(bodies: list[bytes]) -> Rows:
+def same_rows(bodies: list[bytes], chunk_bytes: int | None = None) -> Rows:
     """Assert the normaliser's rows equal the oracle's; return its rejects."""
     want, rejected = oracle(bodies)
     rejects = Rows()
-    got = normalise(records(bodies), rejects)
+    if chunk_bytes is None:
+        got = normalise(records(bodies), rejects)
+    else:
+        got = normalise(records(bodies), rejects, chunk_bytes)
     for name in ("decisions", "conversions"):
         expected = pa.Table.from_pydict(getattr(want, name).as_dict(), schema=SCHEMAS[name])
         assert getattr(got, name).schema == SCHEMAS[name]
@@ -193,10 +196,11 @@ batch = st.fixed_dictionaries(
 body = st.tuples(batch, st.booleans()).map(lambda b: json.dumps(b[0], ensure_ascii=b[1]).encode())
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(body, min_size=1, max_size=8))
-def test_normalize_makes_the_oracles_rows(bodies: list[bytes]) -> None:
-    assert same_rows(bodies).rejects.as_dict()["reason"] == []
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(body, min_size=1, max_size=8), st.none() | st.integers(1, 2000))
+def test_normalize_makes_the_oracles_rows(bodies: list[bytes], chunk_bytes: int | None) -> None:
+    """Also when the bodies are made into columns a few at a time (``chunk_bytes``)."""
+    assert same_rows(bodies, chunk_bytes).rejects.as_dict()["reason"] == []
 
 
 def test_normalize_sdk_payload_keeps_every_column() -> None:
@@ -294,7 +298,7 @@ INVALID = [
 @pytest.mark.parametrize("bad", INVALID, ids=range(len(INVALID)))
 def test_normalize_rejects_what_decode_batch_rejects_and_keeps_the_rest(bad: bytes) -> None:
     good = json.dumps(valid()).encode()
-    rejects = same_rows([good, bad, good]).rejects.as_dict()
+    rejects = same_rows([good, bad, good], chunk_bytes=len(good)).rejects.as_dict()
     assert rejects["reason"] == ["invalid_body"]
     assert rejects["body"] == [bad]
     try:

@@ -166,7 +166,13 @@ class Normalized:
     conversions: pa.Table
 
 
-def normalise(records: V1Records, rejects: Rows) -> Normalized:
+#: Bytes of bodies decoded and made into columns at a time: the decoded objects of a chunk stay
+#: nearer the CPU while the columns are taken from them. With 4 kB 10-event bodies, 30k events
+#: in one chunk took about 10 % longer than in 4 MB chunks; 2 MB and 8 MB chunks were no better.
+CHUNK_BYTES = 4 << 20
+
+
+def normalise(records: V1Records, rejects: Rows, chunk_bytes: int = CHUNK_BYTES) -> Normalized:
     """Rows of every record of ``records``; the records that can't be read go to ``rejects``.
 
     Each record gives all its rows or none (then one ``rejects`` row, if it needs one).
@@ -174,27 +180,47 @@ def normalise(records: V1Records, rejects: Rows) -> Normalized:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        batches: list[_Batch] = []
-        kept: list[int] = []
+        per_record = _RecordColumns(records)
+        parts = []
+        start = size = 0
         for i, body in enumerate(records.body):
-            try:
-                batches.append(_decoder.decode(body))
-            except ValueError:  # msgspec.DecodeError, or a UnicodeDecodeError it lets through
-                _reject(rejects, records, i, _problems_of(body))
-                continue
-            kept.append(i)
-        while True:
-            try:
-                return _Builder(records, batches, kept).tables()
-            except _Unstorable as exc:
-                drop = set(exc.batches)
-                for j in sorted(drop):
-                    _reject(rejects, records, kept[j], _UNSTORABLE)
-                batches = [b for j, b in enumerate(batches) if j not in drop]
-                kept = [i for j, i in enumerate(kept) if j not in drop]
+            size += len(body)
+            if size >= chunk_bytes or i == len(records) - 1:
+                parts.append(_chunk(records, per_record, start, i + 1, rejects))
+                start, size = i + 1, 0
     finally:
         if enabled:
             gc.enable()
+    if len(parts) <= 1:
+        return parts[0] if parts else _chunk(records, per_record, 0, 0, rejects)
+    return Normalized(
+        pa.concat_tables([p.decisions for p in parts]).combine_chunks(),
+        pa.concat_tables([p.conversions for p in parts]).combine_chunks(),
+    )
+
+
+def _chunk(
+    records: V1Records, per_record: _RecordColumns, start: int, end: int, rejects: Rows
+) -> Normalized:
+    batches: list[_Batch] = []
+    kept: list[int] = []
+    for i in range(start, end):
+        body = records.body[i]
+        try:
+            batches.append(_decoder.decode(body))
+        except ValueError:  # msgspec.DecodeError, or a UnicodeDecodeError it lets through
+            _reject(rejects, records, i, _problems_of(body))
+            continue
+        kept.append(i)
+    while True:
+        try:
+            return _Builder(per_record, batches, kept).tables()
+        except _Unstorable as exc:
+            drop = set(exc.batches)
+            for j in sorted(drop):
+                _reject(rejects, records, kept[j], _UNSTORABLE)
+            batches = [b for j, b in enumerate(batches) if j not in drop]
+            kept = [i for j, i in enumerate(kept) if j not in drop]
 
 
 def _problems_of(body: bytes) -> str:
@@ -343,22 +369,33 @@ def _strs(values: list[Any]) -> pa.Array:
     return pa.array(values, pa.string())
 
 
+class _RecordColumns:
+    """What the raw log says of each record, as Arrow arrays."""
+
+    def __init__(self, records: V1Records) -> None:
+        self.received = pa.array(records.received_ms, pa.int64())
+        self.need_decisions = pa.array(records.need_decisions, pa.bool_())
+        self.need_conversions = pa.array(records.need_conversions, pa.bool_())
+        self.user_ip = _strs(records.client_ip)
+        self.user_agent = _strs(records.user_agent)
+        self.referer = _strs(records.referer)
+        self.position = _strs(records.position)
+
+
 class _Builder:
     """The two tables of a list of decoded batches; ``kept[j]`` is batch j's record index."""
 
-    def __init__(self, records: V1Records, batches: list[_Batch], kept: list[int]) -> None:
-        self.records = records
-        self.batches = batches
+    def __init__(self, records: _RecordColumns, batches: list[_Batch], kept: list[int]) -> None:
         take = pa.array(kept, pa.int64())
         # per batch (record)
-        self.b_received = pa.array(records.received_ms, pa.int64()).take(take)
-        self.b_need_dec = pa.array(records.need_decisions, pa.bool_()).take(take)
-        self.b_need_conv = pa.array(records.need_conversions, pa.bool_()).take(take)
+        self.b_received = records.received.take(take)
+        self.b_need_dec = records.need_decisions.take(take)
+        self.b_need_conv = records.need_conversions.take(take)
         self.b_meta: dict[str, pa.Array] = {
-            "user_ip": _strs(records.client_ip).take(take),
-            "user_agent": _strs(records.user_agent).take(take),
-            "referer": _strs(records.referer).take(take),
-            "rawlog_position": _strs(records.position).take(take),
+            "user_ip": records.user_ip.take(take),
+            "user_agent": records.user_agent.take(take),
+            "referer": records.referer.take(take),
+            "rawlog_position": records.position.take(take),
             "account_id": _strs([b.account_id for b in batches]),
             "project_id": _strs([b.project_id for b in batches]),
             "revision": _strs([None if b.revision is None else str(b.revision) for b in batches]),
