@@ -55,7 +55,7 @@ def test_signin_sets_an_httponly_samesite_cookie_and_signs_out(web: Api) -> None
         assert signed_in.status_code == 303
         assert signed_in.headers["location"] == "/ui/projects"
         cookie = signed_in.headers["set-cookie"]
-        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/ui" in cookie
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/;" in cookie
         projects = client.get("/ui/projects")
         assert projects.status_code == 200
         assert EMAIL in projects.text
@@ -74,7 +74,7 @@ def test_signin_refuses_a_tampered_cookie(web: Api) -> None:
         body, _, signature = value.partition(".")
         forged = body[:-2] + ("AA" if body[-2:] != "AA" else "BB") + "." + signature
         client.cookies.clear()
-        client.cookies.set("liftlog_session", forged, domain="127.0.0.1", path="/ui")
+        client.cookies.set("liftlog_session", forged, domain="127.0.0.1", path="/")
         assert client.get("/ui/projects").status_code == 303
 
 

@@ -53,6 +53,7 @@ class LiftlogApp:
             oauth_verifier(lambda: self._catalog),
         ]
         openapi = OpenApi(OPERATIONS, {**results_openapi_paths(), **oauth_openapi_paths()})
+        self.pages = WebPages(settings, self.open_catalog)
         self.web = Starlette(
             routes=[
                 Route("/", self.index),
@@ -62,12 +63,17 @@ class LiftlogApp:
                 *Datafiles(self).routes(),
                 *management_routes(self, OPERATIONS),
                 *ResultsAPI(settings, self.open_catalog, self._verifiers).routes(),
-                *oauth_routes(lambda: self._catalog, self._verifiers),
-                WebPages(settings, self.open_catalog).mount(),
+                *oauth_routes(lambda: self._catalog, self._verifiers, self._signed_in),
+                self.pages.mount(),
             ],
             exception_handlers={LiftlogError: self.liftlog_error, HTTPException: self.http_error},
             lifespan=self.lifespan,
         )
+
+    def _signed_in(self, request: Request) -> tuple[int, str, str] | None:
+        """Who is signed in to the pages: (account id, email, CSRF token), for OAuth consent."""
+        found = self.pages.signed_in(request)
+        return None if found is None else (found[0].account_id, found[0].email, found[1])
 
     @property
     def catalog(self) -> Catalog | None:

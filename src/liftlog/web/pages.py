@@ -147,6 +147,16 @@ class WebPages:
 
         return wrapped
 
+    def signed_in(self, request: Request) -> tuple[User, str] | None:
+        """The user of the request's session cookie and the session's CSRF token, or None.
+
+        For pages outside /ui that act for a signed-in user (the OAuth consent page)."""
+        session = self.sessions.read(request)
+        if session is None or session.user_id is None:
+            return None
+        user = self._signed_in(session.user_id)
+        return None if user is None else (user, session.csrf)
+
     def _signed_in(self, user_id: int) -> User | None:
         try:
             return Users.of(self.catalog()).get(user_id)
@@ -396,9 +406,10 @@ def _secure(request: Request) -> bool:
 
 
 def _safe_next(params: Any) -> str:
-    """Where to go after signing in: only a path on this site's /ui, never another origin."""
+    """Where to go after signing in: a page of this site's /ui, or back to the OAuth consent
+    page that sent the user to sign in; never another origin."""
     target = str(params.get("next") or "/ui/projects")
-    if not target.startswith("/ui/") or target.startswith("//") or "\\" in target:
+    if not target.startswith(("/ui/", "/oauth/authorize?")) or "\\" in target:
         return "/ui/projects"
     return target
 

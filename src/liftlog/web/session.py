@@ -96,14 +96,14 @@ class Sessions:
             COOKIE,
             f"{body}.{self._sign(body.encode())}",
             max_age=max(0, session.expires - int(self._clock())),
-            path="/ui",
+            path="/",  # the OAuth consent page (/oauth/authorize) reads it too
             httponly=True,
             samesite="lax",
             secure=secure,
         )
 
     def clear(self, response: Response) -> None:
-        response.delete_cookie(COOKIE, path="/ui", httponly=True, samesite="lax")
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")
 
 
 def csrf_ok(session: Session | None, sent: object) -> bool:

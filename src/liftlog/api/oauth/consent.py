@@ -63,14 +63,21 @@ _CONSENT = """<h1>Authorize {client}</h1>
 {problem}
 <form method="post" action="{action}">
 <input type="hidden" name="request_id" value="{request_id}">
-<label for="token">Your personal access token</label>
-<input id="token" name="token" type="password" autocomplete="off" spellcheck="false"
- placeholder="llpat_…">
-<p class="note">It shows that the account is yours. It is not given to {client}.</p>
+{who}
 <button type="submit" name="decision" value="approve">Allow</button>
 <button type="submit" name="decision" value="deny">Deny</button>
 </form>
 """
+
+_SIGNED_IN = """<input type="hidden" name="csrf" value="{csrf}">
+<p>You are signed in as <strong>{email}</strong>; access is to this account.</p>"""
+
+_WITH_TOKEN = """<p><a href="{signin}">Sign in to liftlog</a> to decide, or prove that the account
+is yours with one of your personal access tokens:</p>
+<label for="token">Your personal access token</label>
+<input id="token" name="token" type="password" autocomplete="off" spellcheck="false"
+ placeholder="llpat_…">
+<p class="note">It is not given to {client}.</p>"""
 
 _ERROR = """<h1>This authorization request can't be completed</h1>
 <p class="problem">{description}</p>
@@ -92,7 +99,17 @@ def consent_page(
     request_id: str,
     problem: str | None = None,
     status: int = 200,
+    signed_in_as: str | None = None,
+    csrf: str | None = None,
+    signin_url: str | None = None,
 ) -> HTMLResponse:
+    """The consent form: Allow / Deny for the signed-in user (``signed_in_as``, whose session's
+    ``csrf`` token the form repeats), or a personal-access-token field and a sign-in link."""
+    if signed_in_as is not None and csrf is not None:
+        who = _SIGNED_IN.format(email=escape(signed_in_as), csrf=escape(csrf))
+    else:
+        who = _WITH_TOKEN.format(signin=escape(signin_url or "/ui/signin"),
+                                 client=escape(client_name))  # fmt: skip
     scopes = "\n".join(
         f"<li><strong>{escape(s)}</strong>: {escape(SCOPE_TEXT.get(s, s))}</li>"
         for s in scope.split()
@@ -104,6 +121,7 @@ def consent_page(
         problem="" if problem is None else f'<p class="problem">{escape(problem)}</p>',
         action=escape(action),
         request_id=escape(request_id),
+        who=who,
     )
     return _page(f"Authorize {client_name}", body, status)
 

@@ -8,18 +8,23 @@
     POST /oauth/token                   authorization_code (+ PKCE) and refresh_token grants
     POST /oauth/revoke                  RFC 7009
 
-Until liftlog has user sessions, the resource owner proves who they are on the consent page with
-one of their personal access tokens: the grant is for that token's account and can't exceed its
-scope. The form carries a single-use nonce stored server-side with the authorization request's
+The resource owner is the person signed in to liftlog's pages (the session cookie, checked by
+``signed_in``): the consent page offers them Allow and Deny, and the grant is for their account.
+Someone not signed in is offered the sign-in page (which comes back here), or may prove who they
+are with one of their personal access tokens instead, for a grant that can't exceed its scope.
+The form carries a single-use nonce stored server-side with the authorization request's
 parameters (`OAuthStore.open_consent`), so a posted form can neither be forged nor replayed nor
-change what is being authorized. Client registration and deletion raise `LiftlogError`s, which the
-application turns into its JSON error shape; the protocol endpoints answer in OAuth's own format.
+change what is being authorized; a signed-in decision also repeats the session's CSRF token.
+Client registration and deletion raise `LiftlogError`s, which the application turns into its
+JSON error shape; the protocol endpoints answer in OAuth's own format.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hmac
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 from authlib.oauth2 import OAuth2Error  # type: ignore[import-untyped]
@@ -39,10 +44,21 @@ from liftlog.errors import Forbidden, InvalidInput, LiftlogError, Problem, Unaut
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+#: Who is signed in to liftlog's pages: (account id, email, session CSRF token), or None.
+SignedIn = Callable[[Request], "tuple[int, str, str] | None"]
+
+
+def _nobody(request: Request) -> tuple[int, str, str] | None:
+    return None
+
+
 class OAuthEndpoints:
-    def __init__(self, source: CatalogSource, verifiers: Sequence[Verifier]) -> None:
+    def __init__(
+        self, source: CatalogSource, verifiers: Sequence[Verifier], signed_in: SignedIn = _nobody
+    ) -> None:
         self.server = LiftlogAuthorizationServer(store_provider(source))
         self.verifiers = verifiers  # not copied: the application may add verifiers later
+        self.signed_in = signed_in
 
     @property
     def store(self) -> OAuthStore:
@@ -51,11 +67,13 @@ class OAuthEndpoints:
     # Protocol endpoints
 
     async def authorize(self, request: Request) -> Response:
+        who = await run_in_threadpool(self.signed_in, request)
         if request.method == "POST":
             prepared = await prepare(request, with_form=True)
-            return await run_in_threadpool(self._decide, prepared, request.url.path)
+            return await run_in_threadpool(self._decide, prepared, request.url.path, who)
         prepared = await prepare(request, with_form=False)
-        return await run_in_threadpool(self._consent, prepared, request.url.path)
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return await run_in_threadpool(self._consent, prepared, request.url.path, who, signin=here)
 
     async def token(self, request: Request) -> Response:
         prepared = await prepare(request, with_form=True)
@@ -84,7 +102,13 @@ class OAuthEndpoints:
         return error_page(error.error, error.description)
 
     def _consent(
-        self, prepared: Prepared, action: str, problem: str | None = None, status: int = 200
+        self,
+        prepared: Prepared,
+        action: str,
+        who: tuple[int, str, str] | None,
+        problem: str | None = None,
+        status: int = 200,
+        signin: str | None = None,
     ) -> Response:
         try:
             grant = self.server.get_consent_grant(prepared)
@@ -99,9 +123,12 @@ class OAuthEndpoints:
             request_id=self.store.open_consent(grant.client.record, params),
             problem=problem,
             status=status,
+            signed_in_as=None if who is None else who[1],
+            csrf=None if who is None else who[2],
+            signin_url=None if signin is None else "/ui/signin?next=" + quote(signin, safe=""),
         )
 
-    def _decide(self, posted: Prepared, action: str) -> Response:
+    def _decide(self, posted: Prepared, action: str, who: tuple[int, str, str] | None) -> Response:
         fields = dict(reversed(posted.form))
         params = self.store.take_consent(fields.get("request_id", ""))
         if params is None:
@@ -116,16 +143,24 @@ class OAuthEndpoints:
         owner: Owner | None = None
         if fields.get("decision") == "approve":
             try:
-                owner = self._owner(fields.get("token", ""), grant.request.scope)
+                owner = self._owner(fields, who, grant.request.scope)
             except LiftlogError as exc:
-                return self._consent(prepared, action, exc.message, exc.status)
+                return self._consent(prepared, action, who, exc.message, exc.status)
         response: Response = self.server.create_authorization_response(
             grant.request, grant_user=owner, grant=grant
         )
         return response
 
-    def _owner(self, secret: str, scope: str) -> Owner:
-        """The account a personal access token belongs to, if it holds every scope to grant."""
+    def _owner(
+        self, fields: Mapping[str, str], who: tuple[int, str, str] | None, scope: str
+    ) -> Owner:
+        """The signed-in user's account (their session's CSRF token in the form), or the account
+        of the personal access token in the form if it holds every scope to grant."""
+        if "csrf" in fields:
+            if who is None or not hmac.compare_digest(who[2].encode(), fields["csrf"].encode()):
+                raise Unauthorized("Your session has changed; sign in and try again.")
+            return Owner(who[0])
+        secret = fields.get("token", "")
         if not secret.strip():
             raise Unauthorized("Enter one of your personal access tokens to allow access.")
         principal = authenticate(f"Bearer {secret.strip()}", self.verifiers, "read")
@@ -190,11 +225,14 @@ class OAuthEndpoints:
         )
 
 
-def oauth_routes(catalog: CatalogSource, verifiers: Sequence[Verifier]) -> list[BaseRoute]:
+def oauth_routes(
+    catalog: CatalogSource, verifiers: Sequence[Verifier], signed_in: SignedIn = _nobody
+) -> list[BaseRoute]:
     """The authorization server's routes. `catalog` is the catalog or a function returning the
     open one (None until it is open: 503). `verifiers` authenticate the personal access tokens
-    that manage clients and approve grants (OAuth access tokens among them are refused there)."""
-    endpoints = OAuthEndpoints(catalog, verifiers)
+    that manage clients and may approve grants (OAuth access tokens among them are refused
+    there); `signed_in` says who is signed in to the pages, who may approve grants too."""
+    endpoints = OAuthEndpoints(catalog, verifiers, signed_in)
     return [
         Route("/.well-known/oauth-authorization-server", endpoints.metadata, methods=["GET"]),
         Route("/oauth/clients", endpoints.create_client, methods=["POST"]),
