@@ -1,0 +1,73 @@
+"""Results and the event debugger: the same code as ``GET /v2/experiments/{id}/results``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from liftlog.cli.base import catalog_options, json_option, main, open_catalog
+from liftlog.report import METHODS
+from liftlog.settings import Settings
+
+
+@main.command()
+@click.argument("experiment_id", type=int)
+@click.option("--method", type=click.Choice(METHODS), default="sequential", show_default=True)
+@click.option("--segment", help="Break down by this attribute (key or id).")
+@catalog_options
+@json_option
+def results(experiment_id: int, method: str, segment: str | None, data_dir: Path,
+            database_url: str | None, as_json: bool) -> None:  # fmt: skip
+    """An experiment's results: visitors, conversions, improvement and significance."""
+    from liftlog.analysis.counting import count_segments, empty_counts
+    from liftlog.analysis.sources import connect
+    from liftlog.analysis.spec import counting_spec
+    from liftlog.report import Arm, build_results, results_text
+
+    with open_catalog(data_dir, database_url) as catalog:
+        e = catalog.experiments.get(experiment_id)
+        level = catalog.projects.get(e.project_id).confidence_threshold
+        arms = [Arm(str(v.variation_id), v.name or v.key, v.weight) for v in e.variations]
+        spec = counting_spec(catalog, experiment_id)
+    lake = Settings(data_dir=data_dir.resolve()).lake_dir
+    by_segment = count_segments(connect(lake), spec, segment)
+    if segment is None:
+        by_segment = {None: by_segment.get(None) or empty_counts(spec)}
+    for value, counts in sorted(by_segment.items(), key=lambda kv: (kv[0] is None, kv[0] or "")):
+        doc = build_results(spec, arms, counts, method=method, level=level)
+        if as_json:
+            click.echo(json.dumps({"segment": value, **doc} if segment else doc, indent=2))
+            continue
+        if segment:
+            click.echo(f"== {segment} = {value if value is not None else '(not set)'}")
+        click.echo(results_text(doc))
+
+
+@main.command()
+@click.option("--visitor", "visitor_id", required=True, help="The visitor id.")
+@click.option("--experiment", "experiment_id", required=True, type=int)
+@catalog_options
+@json_option
+def explain(visitor_id: str, experiment_id: int, data_dir: Path, database_url: str | None,
+            as_json: bool) -> None:  # fmt: skip
+    """Every stored event of a visitor, and why it did or did not count in an experiment."""
+    from liftlog.analysis.explain import timeline
+    from liftlog.analysis.sources import connect
+    from liftlog.analysis.spec import counting_spec
+    from liftlog.api.results import event_json
+
+    with open_catalog(data_dir, database_url) as catalog:
+        spec = counting_spec(catalog, experiment_id)
+    events = timeline(connect(Settings(data_dir=data_dir.resolve()).lake_dir), visitor_id, spec)
+    if as_json:
+        click.echo(json.dumps([event_json(d) for d in events], indent=2))
+        return
+    if not events:
+        click.echo(f"no stored events for visitor {visitor_id!r}")
+    for d in events:
+        e = event_json(d)
+        click.echo(f"{e['time'] or e['timestamp']}  {e['kind']:<10} {e['key'] or '':<18} "
+                   f"{e['uuid']:<38} {e['disposition']}")  # fmt: skip
+        click.echo(f"    {e['reason']}")

@@ -1,0 +1,191 @@
+"""Running liftlog: the server, the loader, what is stored, and the first-start demo."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from pathlib import Path
+
+import click
+
+from liftlog.cli.base import DATABASE_HELP, catalog_options, data_option, main
+from liftlog.settings import Settings
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@data_option
+@click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
+@click.option("--no-loader", is_flag=True, help="Don't run the lake loader in the background.")
+@click.option("--database-url", envvar="LIFTLOG_DATABASE_URL", help=DATABASE_HELP)
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="On first start (no project, no user yet), make a demo project fed with simulated "
+    "traffic and a first user, and print how to sign in. `make run` passes it.",
+)
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path,
+    workers: int,
+    no_loader: bool,
+    database_url: str | None,
+    demo: bool,
+) -> None:
+    """Serve the Event API, the management API and datafiles (and load accepted events into the
+    lake in the background)."""
+    import uvicorn
+
+    from liftlog import demo as demo_module
+    from liftlog.catalog.store import Catalog, default_url
+    from liftlog.lake.loader import run_loader_process
+
+    settings = Settings(data_dir=data_dir.resolve(), database_url=database_url or None)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.update(settings.to_env())
+    # Migrate once here: workers that each migrated a fresh PostgreSQL at once could race.
+    catalog_url = settings.database_url or default_url(settings.data_dir)
+    with Catalog.open(catalog_url) as catalog:
+        first_start = demo and demo_module.is_first_start(catalog)
+    loader = None
+    if not no_loader:
+        ctx = multiprocessing.get_context("spawn")
+        loader = ctx.Process(
+            target=run_loader_process, args=(settings, os.getpid()), name="liftlog-loader"
+        )
+        loader.start()
+    base = f"http://{host}:{port}"
+    click.echo(f"liftlog serving on {base}  (data: {settings.data_dir})")
+    click.echo(f"  Event API:        POST {base}/v1/events")
+    click.echo(f"  Legacy event API: GET  {base}/event?a=<project>&n=<event>&u=<visitor>")
+    click.echo(f"  Management API:   {base}/v2/projects  (docs: {base}/docs)")
+    click.echo(f"  Datafiles:        GET  {base}/datafiles/<sdk_key>.json")
+    click.echo(f"  Results pages:    {base}/ui/  (sign in: liftlog user create)")
+    click.echo(f"  Health:           GET  {base}/healthz")
+    if first_start:
+        _start_demo(settings, catalog_url, f"http://{_loopback(host)}:{port}", base)
+    try:
+        uvicorn.run(
+            "liftlog.api.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_level="warning",
+        )
+    finally:
+        if loader is not None:
+            loader.terminate()  # SIGTERM: the loader finishes its batch and exits
+            loader.join(30)
+
+
+def _loopback(host: str) -> str:
+    """Where this machine reaches a server listening on ``host``."""
+    return {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)
+
+
+def _start_demo(settings: Settings, catalog_url: str, reach: str, base: str) -> None:
+    """Make the demo project and first user, print how to sign in, and send the traffic from a
+    background thread once the server answers."""
+    import threading
+    import time
+
+    from liftlog import demo as demo_module
+
+    now = int(time.time() * 1000)
+    made = demo_module.create(catalog_url, now)
+    traffic = demo_module.simulate(catalog_url, made, now)
+    demo_module.write_marker(settings, made, now, traffic.explain_visitor)
+
+    def run() -> None:
+        try:
+            demo_module.send(reach, traffic)
+        except Exception as exc:  # a thread's exception would only reach stderr as a trace
+            click.echo(f"demo: sending its traffic failed: {exc}", err=True)
+
+    threading.Thread(target=run, name="liftlog-demo", daemon=True).start()
+    experiment = f"{base}/ui/experiments/{made.experiment_id}"
+    click.echo("")
+    click.echo("First start: made a demo project with a week of simulated traffic.")
+    click.echo(f"  Sign in:          {base}/ui/  as {made.email}  password {made.password}")
+    click.echo("                    (shown this once; more users: liftlog user create)")
+    click.echo(f"  Demo results:     {experiment}")
+    click.echo(
+        f"  Why not counted?  {base}/ui/debugger?experiment={made.experiment_id}"
+        f"&q={traffic.explain_visitor}"
+    )
+    click.echo(f"  Remove the demo:  liftlog demo remove --data {settings.data_dir}")
+
+
+@main.command()
+@data_option
+@click.option("--once", is_flag=True, help="Load what is in the raw log now, then exit.")
+def load(data_dir: Path, once: bool) -> None:
+    """Move raw-log records into the lake's Delta tables (the server does this by itself)."""
+    from liftlog.lake.loader import Loader
+
+    loader = Loader(Settings(data_dir=data_dir.resolve()))
+    if once:
+        n = loader.drain()
+        click.echo(f"loaded {n} records")
+    else:
+        loader.run_forever()
+
+
+@main.command()
+@data_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(data_dir: Path, as_json: bool) -> None:
+    """How many decisions, conversions and rejects are stored, and what still waits to load."""
+    from liftlog.lake.status import lake_status
+
+    info = lake_status(Settings(data_dir=data_dir.resolve()))
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"data directory: {info['data_dir']}")
+    for table in ("decisions", "conversions", "rejects"):
+        t = info["tables"][table]
+        click.echo(
+            f"  {table:<12} {t['rows']:>12,} rows  {t['files']:>5} files  version {t['version']}"
+        )
+    r = info["rawlog"]
+    click.echo(
+        f"  raw log      {r['bytes']:>12,} bytes in {r['segments']} segments, "
+        f"{r['pending_bytes']:,} bytes waiting to load"
+    )
+
+
+@main.group()
+def demo() -> None:
+    """The demo project that `liftlog serve --demo` makes on first start."""
+
+
+@demo.command("remove")
+@catalog_options
+def demo_remove(data_dir: Path, database_url: str | None) -> None:
+    """Delete the demo project from the catalog and its events from the lake."""
+    from liftlog import demo as demo_module
+    from liftlog.catalog.store import default_url
+
+    settings = Settings(data_dir=data_dir.resolve(), database_url=database_url or None)
+    url = database_url or default_url(settings.data_dir)
+    try:
+        removed = demo_module.remove(settings, url)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"removed demo project {removed.project_id} and {removed.rows_deleted:,} rows of its "
+        "events from the lake"
+    )
+    if removed.pending_bytes:
+        click.echo(
+            f"note: {removed.pending_bytes:,} bytes of the raw log are not loaded yet; demo events "
+            "among them will be loaded as rows of a project that no longer exists"
+        )
