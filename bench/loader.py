@@ -3,7 +3,8 @@
 1. Fill a raw log with N events in 10-event batches shaped like the official SDK's ``track``
    (one visitor per event, two attributes, revenue, value and tags), written with
    `SegmentWriter` and `encode_frame` as the server would write them.
-2. Time ``Loader(settings).drain()`` on it: events/s into Delta (the ``conversions`` table).
+2. Time ``Loader(settings).drain()`` on it: events/s into Delta (the ``conversions`` table);
+   then the same on a copy of the raw log with ``--big-batch``-row batches.
 3. Baselines on the same records, in the same process: reading the frames, msgpack, the JSON
    decode with msgspec alone (the collector's Structs, collector on), the loader's normaliser
    alone (`liftlog.lake.normalize.normalise`: decode + columns, in the loader's batches), then
@@ -200,6 +201,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--profile-events", type=int, default=200_000)
     parser.add_argument("--top", type=int, default=20, help="functions to list from the profile")
+    parser.add_argument("--big-batch", type=int, default=100_000, help="rows of the second drain")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="liftlog-bench-loader-"))
     try:
@@ -208,10 +210,18 @@ def main() -> None:
         n = args.events // EVENTS_PER_BODY * EVENTS_PER_BODY
         print(f"raw log: {n:,} events in {n // EVENTS_PER_BODY:,} records, {size / 2**20:.0f} MiB")
 
+        big = Settings(data_dir=tmp / "big")
+        shutil.copytree(settings.rawlog_dir, big.rawlog_dir)
+
         loader = Loader(settings)
         records, drain = timed(loader.drain)
         loader.close()
         assert records == n // EVENTS_PER_BODY, records
+        loader = Loader(big, batch_rows=args.big_batch)
+        records, big_drain = timed(loader.drain)
+        loader.close()
+        assert records == n // EVENTS_PER_BODY, records
+        shutil.rmtree(big.data_dir)
         parts = stages(settings, n, tmp / "baseline")
         print(f"\n| {'what (same events, same run)':<44} | {'seconds':>8} | {'events/s':>10} |"
               f" {'loader/this':>11} |")  # fmt: skip
@@ -219,6 +229,11 @@ def main() -> None:
         print(
             f"| {'Loader.drain() (loader, end to end)':<44} | {drain:>8.2f} | {n / drain:>10,.0f} |"
             f" {1:>11.2f} |"
+        )
+        label = f"  the same, {args.big_batch // 1000}k-row batches"
+        print(
+            f"| {label:<44} | {big_drain:>8.2f} | {n / big_drain:>10,.0f} |"
+            f" {drain / big_drain:>11.2f} |"
         )
         for label, seconds in parts.items():
             print(
