@@ -74,22 +74,22 @@ def build(lake: Path, visitors: int, events: int) -> None:
                'w0:1:' || i AS rawlog_position, '1' AS account_id
         FROM range({visitors}) t(i)
     """
-    # A visitor converts more often in the later variations; duplicates: every 100th repeats.
+    # Conversions go to pseudo-random visitors. Every 100th row repeats the row before it (same
+    # visitor, event, uuid, timestamp and revenue): a resent event, 1% duplicates.
     conversions_sql = f"""
         WITH base AS (
-            SELECT i, hash(i) % {visitors} AS v FROM range({conversions}) t(i)
+            SELECT i, CASE WHEN i % 100 = 99 THEN i - 1 ELSE i END AS j
+            FROM range({conversions}) t(i)
         )
-        SELECT 'day' AS date,
-               'c' || CASE WHEN i % 100 = 99 THEN i - 1 ELSE i END AS uuid,
-               make_timestamp(({T0} + {DAY} + (CASE WHEN i % 100 = 99 THEN i - 1 ELSE i END)
-                               % {DAY}) * 1000) AS timestamp,
-               {T0} + {DAY} + (CASE WHEN i % 100 = 99 THEN i - 1 ELSE i END) % {DAY}
-                   AS timestamp_raw,
-               make_timestamp({T0} * 1000) AS process_timestamp, 'v' || v AS visitor_id,
-               (['{"', '".join(EVENTS)}'])[1 + i % 5] AS event_name,
-               '50' || (i % 5) AS entity_id,
-               CASE WHEN i % 5 = 0 THEN 100 + i % 5000 END :: BIGINT AS revenue,
-               CASE WHEN i % 5 = 1 THEN (i % 100) / 10.0 END :: DOUBLE AS value,
+        SELECT 'day' AS date, 'c' || j AS uuid,
+               make_timestamp(({T0} + {DAY} + j % {DAY}) * 1000) AS timestamp,
+               {T0} + {DAY} + j % {DAY} AS timestamp_raw,
+               make_timestamp({T0} * 1000) AS process_timestamp,
+               'v' || (hash(j) % {visitors}) AS visitor_id,
+               (['{"', '".join(EVENTS)}'])[1 + j % 5] AS event_name,
+               '50' || (j % 5) AS entity_id,
+               CASE WHEN j % 5 = 0 THEN 100 + j % 5000 END :: BIGINT AS revenue,
+               CASE WHEN j % 5 = 1 THEN (j % 100) / 10.0 END :: DOUBLE AS value,
                [] :: VARCHAR[] AS problems, 'v1' AS source, 'w0:2:' || i AS rawlog_position,
                '1' AS account_id
         FROM base
