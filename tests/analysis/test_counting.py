@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from liftlog.analysis.counting import count, count_daily, count_segments
+import pyarrow as pa
+
+from liftlog.analysis.counting import _first_of_each_key, count, count_daily, count_segments
 from liftlog.analysis.sources import connect
 from liftlog.rules.counting import Aggregator, CountingSpec, MetricSpec
 from tests.analysis.lakes import T0, H, build_lake, conversion, decision
@@ -179,3 +181,40 @@ def test_counting_daily_is_cumulative_and_ends_at_the_total(tmp_path: Path) -> N
     scenario_lake = build_lake(tmp_path / "scenario", scenario(), LEGACY)
     con = connect(scenario_lake.lake_dir)
     assert count_daily(con, SPEC)[-1][1] == count(con, SPEC)
+
+
+def test_counting_keeps_large_sums_exact(tmp_path: Path) -> None:
+    # 2**40 cents per purchase: the squares (2**80 and up) are beyond int64 and float64.
+    big = 2**40
+    visitors = [
+        decision("b1", "301", T0 + H, "d1"),
+        conversion("b1", T0 + 2 * H, "c1", revenue=big),
+        conversion("b1", T0 + 3 * H, "c2", revenue=big + 1),
+        conversion("b1", T0 + 3 * H, "c2", revenue=big + 1),  # a duplicate
+        decision("b2", "301", T0 + H, "d2"),
+        conversion("b2", T0 + 2 * H, "c3", revenue=3),
+    ]
+    settings = build_lake(tmp_path, visitors)
+    counts = count(connect(settings.lake_dir), SPEC)
+    revenue = counts.metrics[2]["301"]
+    assert revenue.sum == 2 * big + 1 + 3
+    assert revenue.sum_sq == (2 * big + 1) ** 2 + 3**2
+    assert revenue.revenue == 2 * big + 4 and revenue.total_conversions == 3
+
+
+def test_deduplication_compares_keys_when_hashes_collide() -> None:
+    # Rows 0 and 2 are one event; row 1 has another key with the same hash (a collision), row 3
+    # is alone. Only row 2 may go.
+    hits = pa.table(
+        {
+            "h": pa.array([7, 7, 7, 9], pa.uint64()),
+            "entity_id": ["500", "500", "500", None],
+            "uuid": ["a", "b", "a", "a"],
+            "ts": pa.array([1, 1, 1, 1], pa.int64()),
+        }
+    )
+    keep = _first_of_each_key(hits)
+    assert keep is not None and keep.tolist() == [True, True, False, True]
+    collision_only = _first_of_each_key(hits.slice(1, 2))
+    assert collision_only is not None and collision_only.tolist() == [True, True]
+    assert _first_of_each_key(hits.slice(2, 2)) is None  # no hash repeats: nothing to compare

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from liftlog.analysis.counting import prepare
+from liftlog.analysis.counting import hits_view, prepare
 from liftlog.analysis.explain import events_by_uuid, rejected_mentions, timeline
 from liftlog.analysis.sources import connect
 from liftlog.lake.loader import Loader
@@ -63,7 +63,7 @@ def test_explain_legacy_call_is_decision_and_conversion(lake: Path) -> None:
 
 def test_explain_agrees_with_counting_on_every_conversion(lake: Path) -> None:
     con = connect(lake)
-    prepare(con, SPEC)
+    hits_view(con, SPEC, prepare(con, SPEC))
     counted_sql = sorted(
         (visitor, variation, ts)
         for visitor, variation, ts in con.execute(

@@ -1,8 +1,24 @@
-"""Counting in SQL: lake + experiment → per (variation, metric) sums, never rows in Python.
+"""Counting: lake + experiment → per (variation, metric) sums, never rows in Python.
 
-The rules are `liftlog.rules.counting`'s; this module turns them into one DuckDB query per
-question. Every number it returns is exact: integer sums stay integers (DuckDB HUGEINT becomes a
-Python int), and each value is a sum over visitors, so results don't depend on event order.
+The rules are `liftlog.rules.counting`'s. DuckDB reads the lake and does the joins; NumPy does the
+de-duplication and the per-visitor sums on whole columns. Every number it returns is exact:
+integer sums stay integers (Python ints, with a slower path where int64 could overflow), and each
+value is a sum over visitors, so results don't depend on event order.
+
+One results computation is two DuckDB queries and some column arithmetic:
+
+1. ``assigned`` (a temporary table): one row per visitor exposed inside the running bounds, with
+   a dense integer ``vid``, their variation (the first exposure's), first exposure time, whether
+   they were exposed to several variations and, when asked, a segment attribute.
+2. the candidate hits: every metric conversion of an assigned visitor at or after their first
+   exposure, inside the bounds and the attribution window, with ``vid``, one boolean column per
+   metric event, revenue, value, timestamp and a 64-bit hash of the de-duplication key
+   ``(entity_id, uuid, timestamp)``. Only the columns and rows that can count are read.
+3. de-duplication: rows whose key hash occurs once are unique (equal keys have equal hashes);
+   only the few rows whose hash repeats are compared on the key itself, so the result is exact
+   without a hash aggregate over every conversion.
+4. per-visitor sums with ``bincount`` over ``vid``, then sums, sums of squares and counts per
+   (segment, variation).
 """
 
 from __future__ import annotations
@@ -11,11 +27,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from liftlog.rules.counting import CountingSpec
+from liftlog.rules.counting import Aggregator, CountingSpec
 
 Number = int | float
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+
+#: Integer sums whose magnitude stays below this are exact in float64, so `np.bincount` (which
+#: sums in float64) can be used for them; larger ones take an int64 or Python-int path.
+_EXACT_FLOAT = 2**52
+_SAFE_INT64 = 2**62
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,109 +103,285 @@ def _metrics_table(spec: CountingSpec) -> pa.Table:
     )
 
 
-def prepare(con: duckdb.DuckDBPyConnection, spec: CountingSpec, segment: str | None = None) -> None:
-    """Create the temporary tables ``assigned`` and ``hits`` for ``spec`` on ``con``.
+def _events(spec: CountingSpec) -> list[tuple[str, str]]:
+    """The distinct ``(event_id, event_key)`` of the metrics: metrics on one event share hits."""
+    events: list[tuple[str, str]] = []
+    for m in spec.metrics:
+        if (m.event_id, m.event_key) not in events:
+            events.append((m.event_id, m.event_key))
+    return events
 
-    ``assigned``: one row per visitor with their variation, first decision time and whether
-    they were exposed to several variations. ``hits``: every conversion that counts, with its
-    visitor, variation, metric, timestamp, revenue and value. With ``segment`` (an attribute key
-    or id), both also carry the visitor's value of that attribute at their first decision.
-    """
-    con.register("metrics", _metrics_table(spec))
-    con.register(
-        "variations", pa.table({"variation_id": pa.array(spec.variation_ids, pa.string())})
-    )
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _strings(values: tuple[str, ...] | list[str]) -> str:
+    return "[" + ", ".join(f"'{_quote(v)}'" for v in values) + "]::VARCHAR[]"
+
+
+def _assigned_sql(spec: CountingSpec, segment: str | None) -> str:
     experiment = _quote(spec.experiment_id)
+    variations = _strings(spec.variation_ids)
     if segment is None:
         seg = "NULL::VARCHAR"
     else:
         key = _quote(segment)
         seg = f"list_filter(attributes, lambda a: a.name = '{key}' OR a.id = '{key}')[1].value"
-    window = ""
-    if spec.attribution_window_ms is not None:
-        window = f"AND c.ts <= a.first_ts + {int(spec.attribution_window_ms)}"
+
+    # Variations are numbered by their place in the spec: integer aggregates are cheaper.
+    def index(column: str) -> str:
+        return f"(list_position({variations}, {column}) - 1)::INTEGER"
+
     # Duplicates share (entity_id, uuid, timestamp): grouping on that key keeps one of each
     # without sorting the table. The rows of one key are one event, so any one of them will do.
-    con.execute(f"""
+    return f"""
         CREATE OR REPLACE TEMP TABLE assigned AS
         WITH dec AS (
-            SELECT any_value(visitor_id) AS visitor_id, any_value(variation_id) AS variation_id,
-                   timestamp_raw AS ts, any_value({seg}) AS segment
+            SELECT any_value(visitor_id) AS visitor_id,
+                   any_value({index("variation_id")}) AS variation, timestamp_raw AS ts,
+                   any_value({seg}) AS segment
             FROM decisions
             WHERE experiment_id = '{experiment}' AND len(problems) = 0
               AND NOT coalesce(is_holdback, false)
-              AND variation_id IN (SELECT variation_id FROM variations)
+              AND list_contains({variations}, variation_id)
+              AND {bounds("timestamp_raw", spec.intervals)}
             GROUP BY entity_id, uuid, timestamp_raw
         ), legacy AS (
-            SELECT visitor_id, x.variation_id AS variation_id, timestamp_raw AS ts, segment
+            SELECT visitor_id, {index("x.variation_id")} AS variation, timestamp_raw AS ts,
+                   segment
             FROM (SELECT visitor_id, timestamp_raw, unnest(experiments) AS x, {seg} AS segment
                   FROM conversions
-                  WHERE source = 'legacy' AND visitor_id IS NOT NULL AND timestamp IS NOT NULL)
+                  WHERE source = 'legacy' AND visitor_id IS NOT NULL AND timestamp IS NOT NULL
+                    AND {bounds("timestamp_raw", spec.intervals)})
             WHERE x.experiment_id = '{experiment}'
-              AND x.variation_id IN (SELECT variation_id FROM variations)
-        ), exposures AS (
-            SELECT * FROM dec WHERE {bounds("ts", spec.intervals)}
-            UNION ALL
-            SELECT * FROM legacy WHERE {bounds("ts", spec.intervals)}
+              AND list_contains({variations}, x.variation_id)
+        ), first AS (
+            SELECT visitor_id, arg_min(variation, ts) AS variation_index, min(ts) AS first_ts,
+                   min(variation) <> max(variation) AS multiple,
+                   {"arg_min(segment, ts)" if segment is not None else "NULL::VARCHAR"} AS segment
+            FROM (SELECT * FROM dec UNION ALL SELECT * FROM legacy)
+            WHERE visitor_id IS NOT NULL
+            GROUP BY visitor_id
         )
-        SELECT visitor_id, arg_min(variation_id, ts) AS variation_id, min(ts) AS first_ts,
-               count(DISTINCT variation_id) > 1 AS multiple, arg_min(segment, ts) AS segment
-        FROM exposures GROUP BY visitor_id
-    """)
+        SELECT (row_number() OVER () - 1)::INTEGER AS vid, visitor_id,
+               ({variations})[variation_index + 1] AS variation_id, variation_index, first_ts,
+               multiple, segment
+        FROM first
+    """
+
+
+def _hits_sql(spec: CountingSpec) -> str:
+    """Every conversion that counts, before de-duplication: one row per stored row."""
+    matches = [
+        f"(c.entity_id = '{_quote(event_id)}' OR c.event_name = '{_quote(key)}')"
+        for event_id, key in _events(spec)
+    ]
+    window = ""
+    if spec.attribution_window_ms is not None:
+        window = f"AND c.timestamp_raw <= a.first_ts + {int(spec.attribution_window_ms)}"
     # A conversion belongs to a metric by its entity_id (the event id) or, for legacy calls and
-    # hand-written clients, by its key. Two equi-joins, not one OR-join, keep this a hash join.
+    # hand-written clients, by its key: one boolean column per metric event.
+    columns = ", ".join(f"coalesce({m}, false) AS e{j}" for j, m in enumerate(matches))
+    return f"""
+        SELECT a.vid, c.timestamp_raw AS ts, coalesce(c.revenue, 0) AS revenue,
+               coalesce(c.value, 0.0) AS value, {columns},
+               hash(c.entity_id, c.uuid, c.timestamp_raw) AS h, c.entity_id, c.uuid
+        FROM conversions c JOIN assigned a ON a.visitor_id = c.visitor_id
+        WHERE c.timestamp IS NOT NULL AND ({" OR ".join(matches)})
+          AND {bounds("c.timestamp_raw", spec.intervals)}
+          AND c.timestamp_raw >= a.first_ts {window}
+    """
+
+
+def _first_of_each_key(hits: pa.Table) -> npt.NDArray[np.bool_] | None:
+    """Which rows to keep so that each ``(entity_id, uuid, ts)`` counts once; None: all of them.
+
+    Rows whose key hash is unique are unique. The rows sharing a hash (the duplicates, and in
+    theory hash collisions) are grouped on the key itself, keeping the first row of each key.
+    """
+    h = hits.column("h").to_numpy()
+    if len(h) < 2:
+        return None
+    ordered = np.sort(h)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if len(repeated) == 0:
+        return None
+    position = np.minimum(np.searchsorted(repeated, h), len(repeated) - 1)
+    shared = repeated[position] == h
+    rows = np.flatnonzero(shared)
+    keys = hits.select(["entity_id", "uuid", "ts"]).take(rows)
+    keys = keys.append_column("row", pa.array(rows, pa.int64()))
+    first = keys.group_by(["entity_id", "uuid", "ts"]).aggregate([("row", "min")])
+    keep: npt.NDArray[np.bool_] = ~shared
+    keep[_column(first, "row_min", np.int64)] = True
+    return keep
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An experiment's assigned visitors and their de-duplicated hits, as columns.
+
+    Visitors are numbered ``0 .. visitors - 1`` (their ``vid``); hits refer to them by ``vid``.
+    """
+
+    visitors: int
+    #: Per visitor: index of their variation in ``spec.variation_ids``, whether they were exposed
+    #: to several, and the index of their segment value in ``segment_values``.
+    variation: Ints
+    multiple: npt.NDArray[np.bool_]
+    segment: Ints
+    segment_values: list[str | None]
+    #: Per stored hit: the visitor (``visitors`` for a duplicate of an earlier hit, which does
+    #: not count), the timestamp, revenue, value, and for each metric event whether the hit is
+    #: one of it.
+    vid: Ints
+    ts: Ints
+    revenue: Ints
+    value: Floats
+    matches: list[npt.NDArray[np.bool_]]
+
+
+_NUMPY_TYPES: dict[Any, Any] = {
+    pa.int32(): np.int32,
+    pa.int64(): np.int64,
+    pa.uint64(): np.uint64,
+    pa.float64(): np.float64,
+}
+
+
+def _column(table: pa.Table, name: str, dtype: Any) -> npt.NDArray[Any]:
+    """A column without nulls as a NumPy array, read from its Arrow buffers (no pandas)."""
+    column = table.column(name)
+    array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    if array.null_count:
+        raise ValueError(f"column {name} has nulls")
+    start, end = array.offset, array.offset + len(array)
+    if pa.types.is_boolean(array.type):
+        bits = np.frombuffer(array.buffers()[1], np.uint8)
+        values = np.unpackbits(bits, count=end, bitorder="little")[start:].view(np.bool_)
+    else:
+        values = np.frombuffer(array.buffers()[1], _NUMPY_TYPES[array.type])[start:end]
+    return np.asarray(values, dtype=dtype)
+
+
+def prepare(
+    con: duckdb.DuckDBPyConnection, spec: CountingSpec, segment: str | None = None
+) -> Prepared:
+    """Assign ``spec``'s visitors and collect their hits, de-duplicated.
+
+    Leaves the temporary table ``assigned`` on ``con``: one row per visitor with ``vid``,
+    ``visitor_id``, ``variation_id``, ``variation_index``, ``first_ts``, ``multiple`` and
+    ``segment``. With ``segment`` (an attribute key or id), that is the visitor's value of the
+    attribute at their first decision.
+    """
+    con.execute(_assigned_sql(spec, segment))
+    assigned = con.sql(
+        "SELECT vid, variation_index, multiple, segment FROM assigned"
+    ).to_arrow_table()
+    n = assigned.num_rows
+    order = _column(assigned, "vid", np.int64)
+    variation = np.empty(n, np.int64)
+    variation[order] = _column(assigned, "variation_index", np.int64)
+    multiple = np.empty(n, np.bool_)
+    multiple[order] = _column(assigned, "multiple", np.bool_)
+    segment_of = np.zeros(n, np.int64)
+    values: list[str | None] = [None]
+    if segment is not None and n:
+        encoded = pc.dictionary_encode(assigned.column("segment").combine_chunks())
+        values = [*encoded.dictionary.to_pylist(), None]
+        codes = encoded.indices.fill_null(len(values) - 1)
+        segment_of[order] = np.asarray(codes.to_numpy(), dtype=np.int64)
+
+    hits = con.sql(_hits_sql(spec)).to_arrow_table()
+    vid = _column(hits, "vid", np.int64)
+    keep = _first_of_each_key(hits)
+    if keep is not None:
+        vid[~keep] = n  # a duplicate: nobody's
+    return Prepared(
+        visitors=n,
+        variation=variation,
+        multiple=multiple,
+        segment=segment_of,
+        segment_values=values,
+        vid=vid,
+        ts=_column(hits, "ts", np.int64),
+        revenue=_column(hits, "revenue", np.int64),
+        value=_column(hits, "value", np.float64),
+        matches=[_column(hits, f"e{j}", np.bool_) for j in range(len(_events(spec)))],
+    )
+
+
+def hits_view(con: duckdb.DuckDBPyConnection, spec: CountingSpec, p: Prepared) -> None:
+    """Create the view ``hits`` on ``con``: one row per counted conversion and metric.
+
+    Its columns: ``vid``, ``visitor_id``, ``variation_id``, ``segment``, ``metric_index``,
+    ``ts``, ``revenue``, ``value``; ``p`` must come from `prepare` on the same connection.
+    """
+    table = pa.table(
+        {"vid": p.vid, "ts": p.ts, "revenue": p.revenue, "value": p.value}
+        | {f"e{j}": m for j, m in enumerate(p.matches)}
+    ).filter(pa.array(p.vid < p.visitors))
+    con.register("deduplicated_hits", table)
+    events = _events(spec)
+    parts = [
+        f"SELECT vid, {i} AS metric_index, ts, revenue, value FROM deduplicated_hits "
+        f"WHERE e{events.index((m.event_id, m.event_key))}"
+        for i, m in enumerate(spec.metrics)
+    ]
+    union = " UNION ALL ".join(parts) or (
+        "SELECT vid, 0 AS metric_index, ts, revenue, value FROM deduplicated_hits WHERE false"
+    )
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE hits AS
-        WITH conv AS (
-            SELECT any_value(visitor_id) AS visitor_id, entity_id,
-                   any_value(event_name) AS event_name, timestamp_raw AS ts,
-                   any_value(revenue) AS revenue, any_value(value) AS value
-            FROM conversions
-            WHERE visitor_id IS NOT NULL AND timestamp IS NOT NULL
-              AND (entity_id IN (SELECT event_id FROM metrics)
-                   OR event_name IN (SELECT event_key FROM metrics))
-            GROUP BY entity_id, uuid, timestamp_raw
-        ), matched AS (
-            SELECT c.*, m.metric_index FROM conv c JOIN metrics m ON c.entity_id = m.event_id
-            UNION ALL
-            SELECT c.*, m.metric_index FROM conv c JOIN metrics m ON c.event_name = m.event_key
-            WHERE c.entity_id IS DISTINCT FROM m.event_id
-        )
-        SELECT a.visitor_id, a.variation_id, a.segment, c.metric_index, c.ts, c.revenue, c.value
-        FROM matched c JOIN assigned a ON a.visitor_id = c.visitor_id
-        WHERE c.ts >= a.first_ts AND {bounds("c.ts", spec.intervals)} {window}
+        CREATE OR REPLACE TEMP VIEW hits AS
+        SELECT a.vid, a.visitor_id, a.variation_id, a.segment, x.metric_index, x.ts,
+               x.revenue, x.value
+        FROM ({union}) x JOIN assigned a USING (vid)
     """)
 
 
-_MOMENTS = """
-    WITH per_visitor AS (
-        SELECT visitor_id, variation_id, segment, metric_index, count(*) AS conversions,
-               coalesce(sum(revenue), 0) AS revenue, coalesce(sum(value), 0) AS value
-        FROM hits GROUP BY ALL
-    ), y AS (
-        SELECT p.*,
-               CASE m.aggregator
-                   WHEN 'unique' THEN 1
-                   WHEN 'count' THEN p.conversions
-                   WHEN 'sum' THEN CASE m.field WHEN 'revenue' THEN p.revenue ELSE p.value END
-               END AS y
-        FROM per_visitor p JOIN metrics m USING (metric_index)
-    )
-    SELECT segment, metric_index, variation_id, sum(y) AS s, sum(y * y) AS ss,
-           count(*) FILTER (WHERE y <> 0) AS nonzero, count(*) AS unique_conversions,
-           sum(conversions) AS total_conversions, sum(revenue) AS revenue, sum(value) AS value
-    FROM y GROUP BY ALL
-"""
+def _magnitude(values: npt.NDArray[Any]) -> float:
+    """An upper bound of ``|v|`` over ``values`` (0 when empty)."""
+    if len(values) == 0:
+        return 0.0
+    return max(abs(float(values.min())), abs(float(values.max())))
 
 
-def _number(value: Number | None, as_float: bool) -> Number:
-    if value is None:
-        return 0.0 if as_float else 0
-    return float(value) if as_float else int(value)
+def _int_sums(index: Ints, values: npt.NDArray[Any], size: int) -> npt.NDArray[Any]:
+    """Exact sums of integer ``values`` by ``index``: int64, or Python ints where int64 could
+    overflow."""
+    if values.dtype != object:
+        bound = _magnitude(values) * len(values)
+        if bound < _EXACT_FLOAT:
+            # Every partial sum is an integer below 2**52, which float64 holds exactly.
+            sums: Ints = np.bincount(index, weights=values, minlength=size).astype(np.int64)
+            return sums
+        if bound < _SAFE_INT64:
+            sums = np.zeros(size, np.int64)
+            np.add.at(sums, index, values)
+            return sums
+    big: npt.NDArray[Any] = np.zeros(size, object)
+    np.add.at(big, index, values.astype(object))
+    return big
 
 
-def _quote(text: str) -> str:
-    return text.replace("'", "''")
+def _squares(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    if values.dtype != object and (values.dtype == np.float64 or _magnitude(values) < 2**31):
+        squares: npt.NDArray[Any] = values * values
+        return squares
+    big: npt.NDArray[Any] = values.astype(object)
+    big *= big
+    return big
+
+
+def _sums(index: Ints, values: npt.NDArray[Any], size: int) -> list[Number]:
+    if values.dtype == np.float64:
+        return [float(x) for x in np.bincount(index, weights=values, minlength=size)]
+    return [int(x) for x in _int_sums(index, values, size)]
+
+
+def _tally(index: Ints, size: int) -> list[int]:
+    return [int(x) for x in np.bincount(index, minlength=size)]
 
 
 def count(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> Counts:
@@ -200,18 +402,64 @@ def count_segments(
     Visitors without the attribute are under ``None``. Without a segment, everything is under
     ``None``.
     """
-    prepare(con, spec, segment)
-    visitors: dict[str | None, list[tuple[str, int, int]]] = {}
-    for value, variation, n, several in con.execute(
-        "SELECT segment, variation_id, count(*), count(*) FILTER (WHERE multiple) "
-        "FROM assigned GROUP BY ALL"
-    ).fetchall():
-        visitors.setdefault(value, []).append((variation, int(n), int(several)))
-    moments: dict[str | None, dict[tuple[int, str], tuple[Any, ...]]] = {}
-    for row in con.execute(_MOMENTS).fetchall():
-        moments.setdefault(row[0], {})[int(row[1]), row[2]] = row[3:]
-    return {value: _counts(spec, {v: (n, m) for v, n, m in rows}, moments.get(value, {}))
-            for value, rows in visitors.items()}  # fmt: skip
+    p = prepare(con, spec, segment)
+    width = len(spec.variation_ids)
+    size = width * len(p.segment_values)
+    group = p.segment * width + p.variation  # per visitor: (segment, variation)
+    visitors = _tally(group, size)
+    several = _tally(group[p.multiple], size)
+
+    # Per metric event and visitor: conversions, revenue and value (the last bin collects the
+    # duplicates and is dropped).
+    per_event: dict[int, tuple[Ints, npt.NDArray[Any], Floats]] = {}
+    events = _events(spec)
+    rows: list[dict[int, tuple[Number, ...]]] = []
+    bins = p.visitors + 1
+    for metric in spec.metrics:
+        j = events.index((metric.event_id, metric.event_key))
+        if j not in per_event:
+            match = p.matches[j]
+            vid = p.vid[match]
+            conversions_of: Ints = np.bincount(vid, minlength=bins)[:-1].astype(np.int64)
+            values_of = np.bincount(vid, weights=p.value[match], minlength=bins)[:-1]
+            revenue_of = _int_sums(vid, p.revenue[match], bins)[:-1]
+            per_event[j] = (conversions_of, revenue_of, values_of.astype(np.float64))
+        conversions, revenue, value = per_event[j]
+        y: npt.NDArray[Any]
+        if metric.aggregator is Aggregator.UNIQUE:
+            y = (conversions > 0).astype(np.int64)
+        elif metric.aggregator is Aggregator.COUNT:
+            y = conversions
+        else:
+            y = revenue if metric.field == "revenue" else value
+        columns = (
+            _sums(group, y, size),
+            _sums(group, _squares(y), size),
+            _tally(group[y != 0], size),
+            _tally(group[conversions > 0], size),
+            _sums(group, conversions, size),
+            _sums(group, revenue, size),
+            _sums(group, value, size),
+        )
+        rows.append({g: tuple(c[g] for c in columns) for g in range(size)})
+
+    out: dict[str | None, Counts] = {}
+    for s, segment_value in enumerate(p.segment_values):
+        groups = {v: s * width + i for i, v in enumerate(spec.variation_ids)}
+        if not any(visitors[g] for g in groups.values()):
+            continue
+        out[segment_value] = _counts(
+            spec,
+            {v: (visitors[g], several[g]) for v, g in groups.items()},
+            {(i, v): per[g] for i, per in enumerate(rows) for v, g in groups.items()},
+        )
+    return out
+
+
+def _number(value: Number | None, as_float: bool) -> Number:
+    if value is None:
+        return 0.0 if as_float else 0
+    return float(value) if as_float else int(value)
 
 
 def _counts(
@@ -250,14 +498,14 @@ DAY_MS = 86_400_000
 
 _DAILY = """
     WITH per_day AS (
-        SELECT visitor_id, variation_id, metric_index, ts // {day} AS day, count(*) AS dc,
-               coalesce(sum(revenue), 0) AS dr, coalesce(sum(value), 0) AS dv
+        SELECT vid, variation_id, metric_index, ts // {day} AS day, count(*) AS dc,
+               sum(revenue) AS dr, sum(value) AS dv
         FROM hits GROUP BY ALL
     ), cum AS (
         SELECT *,
                sum(dc) OVER w AS c, sum(dr) OVER w AS r, sum(dv) OVER w AS v
         FROM per_day
-        WINDOW w AS (PARTITION BY visitor_id, metric_index ORDER BY day)
+        WINDOW w AS (PARTITION BY vid, metric_index ORDER BY day)
     ), y AS (
         SELECT cum.variation_id, cum.metric_index, cum.day,
                CASE m.aggregator WHEN 'unique' THEN 1 WHEN 'count' THEN c
@@ -282,7 +530,8 @@ def count_daily(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> list[tupl
     Computed from per-visitor, per-day increments with window functions: one pass over the
     conversions that count, not one recount per day.
     """
-    prepare(con, spec)
+    con.register("metrics", _metrics_table(spec))
+    hits_view(con, spec, prepare(con, spec))
     new_visitors: dict[int, dict[str, list[int]]] = {}
     for day, variation, n, several in con.execute(
         f"SELECT first_ts // {DAY_MS}, variation_id, count(*), count(*) FILTER (WHERE multiple) "
