@@ -189,3 +189,27 @@ def demo_remove(data_dir: Path, database_url: str | None) -> None:
             f"note: {removed.pending_bytes:,} bytes of the raw log are not loaded yet; demo events "
             "among them will be loaded as rows of a project that no longer exists"
         )
+
+
+@main.group()
+def rawlog() -> None:
+    """The raw log: every accepted request, byte for byte, before and after loading."""
+
+
+@rawlog.command("prune")
+@click.option("--older-than-days", type=float, required=True, help="Keep what is newer.")
+@click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
+@data_option
+def rawlog_prune(older_than_days: float, dry_run: bool, data_dir: Path) -> None:
+    """Delete raw-log segments already loaded into the lake and older than N days.
+
+    Their events stay in the lake; what goes is the exact bytes received, from which the lake
+    could be rebuilt. Segments still waiting for the loader are never deleted.
+    """
+    from liftlog.lake.retention import prune_rawlog
+
+    pruned = prune_rawlog(
+        Settings(data_dir=data_dir.resolve()), older_than_days * 86_400, dry_run=dry_run
+    )
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"{verb} {pruned.segments} segments, {pruned.bytes:,} bytes")
