@@ -218,3 +218,27 @@ def test_deduplication_compares_keys_when_hashes_collide() -> None:
     collision_only = _first_of_each_key(hits.slice(1, 2))
     assert collision_only is not None and collision_only.tolist() == [True, True]
     assert _first_of_each_key(hits.slice(2, 2)) is None  # no hash repeats: nothing to compare
+
+
+def test_a_conversion_of_two_metric_events_counts_for_both(tmp_path: Path) -> None:
+    metrics = (
+        MetricSpec("500", "purchase", Aggregator.COUNT),
+        MetricSpec("501", "signup", Aggregator.SUM, "revenue"),
+        MetricSpec("500", "purchase", Aggregator.UNIQUE),
+    )
+    spec = CountingSpec("100", "200", ("301", "302"), ((T0, None),), metrics)
+    visitors = [
+        decision("m1", "301", T0 + H, "d1"),
+        # the id of purchase, the key of signup: one of each
+        conversion("m1", T0 + 2 * H, "both", key="signup", entity="500", revenue=7),
+        conversion("m1", T0 + 2 * H, "both", key="signup", entity="500", revenue=7),
+        conversion("m1", T0 + 3 * H, "s", key="signup", entity="501", revenue=5),
+        decision("m2", "302", T0 + H, "d2"),
+        conversion("m2", T0 + 2 * H, "p", key="purchase", entity="500", revenue=3),
+    ]
+    settings = build_lake(tmp_path, visitors)
+    purchases, signup_revenue, purchasers = count(connect(settings.lake_dir), spec).metrics
+    assert (purchases["301"].sum, purchases["302"].sum) == (1, 1)
+    assert (signup_revenue["301"].sum, signup_revenue["302"].sum) == (12, 0)
+    assert signup_revenue["301"].total_conversions == 2
+    assert (purchasers["301"].sum, purchasers["302"].revenue) == (1, 3)

@@ -181,11 +181,15 @@ def _hits_sql(spec: CountingSpec) -> str:
     if spec.attribution_window_ms is not None:
         window = f"AND c.timestamp_raw <= a.first_ts + {int(spec.attribution_window_ms)}"
     # A conversion belongs to a metric by its entity_id (the event id) or, for legacy calls and
-    # hand-written clients, by its key: one boolean column per metric event.
+    # hand-written clients, by its key: one boolean column per metric event, the first event it
+    # matches, and whether it matches several.
     columns = ", ".join(f"coalesce({m}, false) AS e{j}" for j, m in enumerate(matches))
+    first = " ".join(f"WHEN {m} THEN {j}" for j, m in enumerate(matches))
+    several = " + ".join(f"coalesce({m}, false)::INTEGER" for m in matches)
     return f"""
         SELECT a.vid, c.timestamp_raw AS ts, coalesce(c.revenue, 0) AS revenue,
                coalesce(c.value, 0.0) AS value, {columns},
+               (CASE {first} END)::INTEGER AS event, {several} > 1 AS several,
                hash(c.entity_id, c.uuid, c.timestamp_raw) AS h, c.entity_id, c.uuid
         FROM conversions c JOIN assigned a ON a.visitor_id = c.visitor_id
         WHERE c.timestamp IS NOT NULL AND ({" OR ".join(matches)})
@@ -233,13 +237,15 @@ class Prepared:
     segment: Ints
     segment_values: list[str | None]
     #: Per stored hit: the visitor (``visitors`` for a duplicate of an earlier hit, which does
-    #: not count), the timestamp, revenue, value, and for each metric event whether the hit is
-    #: one of it.
+    #: not count), the timestamp, revenue, value, for each metric event whether the hit is one of
+    #: it, the first metric event it is one of, and whether it is one of several.
     vid: Ints
     ts: Ints
     revenue: Ints
     value: Floats
     matches: list[npt.NDArray[np.bool_]]
+    event: Ints
+    several: npt.NDArray[np.bool_]
 
 
 _NUMPY_TYPES: dict[Any, Any] = {
@@ -309,6 +315,8 @@ def prepare(
         revenue=_column(hits, "revenue", np.int64),
         value=_column(hits, "value", np.float64),
         matches=[_column(hits, f"e{j}", np.bool_) for j in range(len(_events(spec)))],
+        event=_column(hits, "event", np.int64),
+        several=_column(hits, "several", np.bool_),
     )
 
 
@@ -409,22 +417,39 @@ def count_segments(
     visitors = _tally(group, size)
     several = _tally(group[p.multiple], size)
 
-    # Per metric event and visitor: conversions, revenue and value (the last bin collects the
-    # duplicates and is dropped).
-    per_event: dict[int, tuple[Ints, npt.NDArray[Any], Floats]] = {}
-    events = _events(spec)
+    # Per visitor and metric event: conversions, revenue and value, in one pass over the hits
+    # (bin vid * events + event). The last visitor's bins collect the duplicates and are dropped.
+    events = len(_events(spec))
+    key, revenue_in, value_in = p.vid * events + p.event, p.revenue, p.value
+    rows_of_several = np.flatnonzero(p.several)
+    if len(rows_of_several):  # hits of several metric events count for each of them
+        extra = [
+            rows_of_several[p.matches[j][rows_of_several] & (p.event[rows_of_several] != j)]
+            for j in range(events)
+        ]
+        key = np.concatenate([key, *(p.vid[r] * events + j for j, r in enumerate(extra))])
+        revenue_in = np.concatenate([revenue_in, *(p.revenue[r] for r in extra)])
+        value_in = np.concatenate([value_in, *(p.value[r] for r in extra)])
+    bins = (p.visitors + 1) * events
+    shape = (p.visitors + 1, events)
+    conversions_of = np.bincount(key, minlength=bins).reshape(shape)[:-1]
+    revenue_of = _int_sums(key, revenue_in, bins).reshape(shape)[:-1]
+    values_of = np.bincount(key, weights=value_in, minlength=bins).reshape(shape)[:-1]
+
+    by_event: dict[int, tuple[list[int], list[Number], list[Number], list[Number]]] = {}
     rows: list[dict[int, tuple[Number, ...]]] = []
-    bins = p.visitors + 1
     for metric in spec.metrics:
-        j = events.index((metric.event_id, metric.event_key))
-        if j not in per_event:
-            match = p.matches[j]
-            vid = p.vid[match]
-            conversions_of: Ints = np.bincount(vid, minlength=bins)[:-1].astype(np.int64)
-            values_of = np.bincount(vid, weights=p.value[match], minlength=bins)[:-1]
-            revenue_of = _int_sums(vid, p.revenue[match], bins)[:-1]
-            per_event[j] = (conversions_of, revenue_of, values_of.astype(np.float64))
-        conversions, revenue, value = per_event[j]
+        j = _events(spec).index((metric.event_id, metric.event_key))
+        conversions = np.ascontiguousarray(conversions_of[:, j], dtype=np.int64)
+        revenue = np.ascontiguousarray(revenue_of[:, j])
+        value = np.ascontiguousarray(values_of[:, j], dtype=np.float64)
+        if j not in by_event:
+            by_event[j] = (
+                _tally(group[conversions > 0], size),
+                _sums(group, conversions, size),
+                _sums(group, revenue, size),
+                _sums(group, value, size),
+            )
         y: npt.NDArray[Any]
         if metric.aggregator is Aggregator.UNIQUE:
             y = (conversions > 0).astype(np.int64)
@@ -436,10 +461,7 @@ def count_segments(
             _sums(group, y, size),
             _sums(group, _squares(y), size),
             _tally(group[y != 0], size),
-            _tally(group[conversions > 0], size),
-            _sums(group, conversions, size),
-            _sums(group, revenue, size),
-            _sums(group, value, size),
+            *by_event[j],
         )
         rows.append({g: tuple(c[g] for c in columns) for g in range(size)})
 
