@@ -118,6 +118,7 @@ class Loader:
         # Delta writer runs in Rust without the GIL, so the two overlap on a second core.
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liftlog-commit")
         self._commit: Future[None] | None = None
+        self._failed: BaseException | None = None
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -139,6 +140,7 @@ class Loader:
 
     def step(self, max_bytes: int = 8 << 20) -> int:
         """Read what waits in the raw logs (about ``max_bytes``) into the pending batch."""
+        self._check()
         read = 0
         for writer in list_writers(self.settings.rawlog_dir):
             directory = self.settings.rawlog_dir / writer
@@ -209,6 +211,7 @@ class Loader:
         The committer commits it to every table that has rows, then moves the checkpoints, after
         the batch before it; `wait` waits for that.
         """
+        self._check()
         records = self._pending_records
         if records == 0:
             return 0
@@ -261,10 +264,24 @@ class Loader:
         self.loaded_records += records
 
     def wait(self) -> None:
-        """Wait until the batch being committed is in the tables and checkpointed."""
+        """Wait until the batch being committed is in the tables and checkpointed.
+
+        Raises what the commit raised. The loader is then done for: the records it had read past
+        the last checkpoint are in no table, and only a new loader reads them again.
+        """
         commit, self._commit = self._commit, None
         if commit is not None:
-            commit.result()  # raises what the commit raised
+            try:
+                commit.result()
+            except BaseException as exc:
+                self._failed = exc
+                raise
+
+    def _check(self) -> None:
+        if self._failed is not None:
+            raise RuntimeError("a commit of this loader failed: load with a new one") from (
+                self._failed
+            )
 
     def compact(self) -> None:
         """Merge the small files of many small batches into larger ones.
