@@ -454,41 +454,45 @@ class _Builder:
     def tables(self) -> Normalized:
         return Normalized(self.decisions(), self.conversions())
 
-    def _columns(self, name: str, rows: pa.Array, own: dict[str, pa.Array]) -> pa.Table:
-        """The table ``name`` of the events at ``rows`` (indices), with columns ``own``."""
-        e_visitor = self.e_visitor.take(rows)
-        e_batch = self.e_batch.take(rows)
+    def _columns(self, name: str, rows: pa.Array | None, own: dict[str, pa.Array]) -> pa.Table:
+        """The table ``name`` of the events at ``rows`` (indices; None: all), with ``own``."""
+        e_visitor = _pick(self.e_visitor, rows)
+        e_batch = _pick(self.e_batch, rows)
+        n = len(e_batch)
         columns = []
         for f in SCHEMAS[name]:
             if f.name in own:
                 column = own[f.name]
             elif f.name in self.e_cols:
-                column = self.e_cols[f.name].take(rows)
+                column = _pick(self.e_cols[f.name], rows)
             elif f.name in self.v_cols:
                 column = self.v_cols[f.name].take(e_visitor)
             elif f.name in self.b_meta:
                 column = self.b_meta[f.name].take(e_batch)
             elif f.name == "source":
-                column = pa.repeat("v1", len(rows)).cast(pa.string())
+                column = pa.repeat("v1", n).cast(pa.string())
             else:  # pragma: no cover - a column added to the schema but not here
                 raise KeyError(f.name)
             columns.append(column)
         return pa.Table.from_arrays(columns, schema=SCHEMAS[name])
 
     def conversions(self) -> pa.Table:
-        rows = pc.indices_nonzero(self.is_conversion)
-        if len(rows) == len(self.events):
-            events = self.events
+        found = pc.indices_nonzero(self.is_conversion)
+        rows: pa.Array | None = found
+        if len(found) == 0:
+            return SCHEMAS["conversions"].empty_table()
+        if len(found) == len(self.events):
+            rows, events = None, self.events  # the common case: every event, in order
         else:
-            events = [self.events[k] for k in rows.to_pylist()]
+            events = [self.events[k] for k in found.to_pylist()]
         n = len(events)
         revenue, revenue_bad = _ints([e.revenue for e in events])
         value, value_bad = _floats([e.value for e in events])
         quantity, quantity_bad = _ints([e.quantity for e in events])
         own = {
-            "experiments": _experiments(self.snaps).take(self.e_snap_a.take(rows)),
-            "event_type": self.e_cols["type"].take(rows),
-            "event_name": self.e_cols["key"].take(rows),
+            "experiments": _experiments(self.snaps).take(_pick(self.e_snap_a, rows)),
+            "event_type": _pick(self.e_cols["type"], rows),
+            "event_name": _pick(self.e_cols["key"], rows),
             "revenue": pa.array(revenue, pa.int64()),
             "value": pa.array(value, pa.float64()),
             "quantity": pa.array(quantity, pa.int64()),
@@ -496,7 +500,7 @@ class _Builder:
             "problems": _problems(
                 n,
                 [
-                    ("timestamp_not_ms", _indices(self.ts_bad.take(rows))),
+                    ("timestamp_not_ms", _indices(_pick(self.ts_bad, rows))),
                     ("revenue_not_integer", revenue_bad),
                     ("value_not_number", value_bad),
                     ("quantity_not_integer", quantity_bad),
@@ -522,6 +526,8 @@ class _Builder:
                 these = list(decisions) or [_NO_DECISION]
             rows.extend([k] * len(these))
             chosen.extend(these)
+        if not rows:
+            return SCHEMAS["decisions"].empty_table()
         take = pa.array(rows, pa.int64())
         meta = [d.metadata or {} for d in chosen]
         own = {
@@ -543,6 +549,10 @@ class _Builder:
             ),
         }
         return self._columns("decisions", take, own)
+
+
+def _pick(array: pa.Array, rows: pa.Array | None) -> pa.Array:
+    return array if rows is None else array.take(rows)
 
 
 def _grouped(pairs: list[tuple[int, str]]) -> list[tuple[str, list[int]]]:
