@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from liftlog.analysis.counting import _first_of_each_key, count, count_daily, count_segments
 from liftlog.analysis.sources import connect
@@ -242,3 +244,45 @@ def test_a_conversion_of_two_metric_events_counts_for_both(tmp_path: Path) -> No
     assert (signup_revenue["301"].sum, signup_revenue["302"].sum) == (12, 0)
     assert signup_revenue["301"].total_conversions == 2
     assert (purchasers["301"].sum, purchasers["302"].revenue) == (1, 3)
+
+
+def test_each_day_of_count_daily_is_a_count_up_to_that_day(tmp_path: Path) -> None:
+    day = 86_400_000
+    t0 = 1_699_920_000_000  # midnight UTC
+    rng = random.Random(4)
+    metrics = (
+        MetricSpec("500", "purchase", Aggregator.UNIQUE),
+        MetricSpec("500", "purchase", Aggregator.SUM, "revenue"),
+        MetricSpec("501", "signup", Aggregator.COUNT),
+        MetricSpec("501", "signup", Aggregator.SUM, "value"),
+    )
+    visitors: list[dict[str, Any]] = []
+    for v in range(40):
+        first = t0 + rng.randrange(5 * day)
+        visitors.append(decision(f"r{v}", rng.choice(["301", "302"]), first, f"d{v}"))
+        for c in range(rng.randrange(6)):
+            ts = first + rng.randrange(-day, 3 * day)
+            key, entity = rng.choice([("purchase", "500"), ("signup", "501")])
+            event = conversion(
+                f"r{v}", ts, f"c{v}.{c}", key=key, entity=entity,
+                revenue=rng.randrange(1, 500), value=rng.choice([0.5, 1.25, -0.5]),
+            )  # fmt: skip
+            visitors.append(event)
+            if rng.random() < 0.2:
+                visitors.append(event)  # sent twice
+    settings = build_lake(tmp_path, visitors)
+    con = connect(settings.lake_dir)
+    spec = CountingSpec("100", "200", ("301", "302"), ((t0, None),), metrics)
+    daily = count_daily(con, spec)
+    assert len(daily) >= 5
+    for end, counts in daily:
+        upto = count(con, CountingSpec("100", "200", ("301", "302"), ((t0, end),), metrics))
+        assert counts.visitors == upto.visitors
+        for got, want in zip(counts.metrics, upto.metrics, strict=True):
+            for variation in ("301", "302"):
+                g, w = got[variation], want[variation]
+                assert (g.n, g.nonzero, g.unique_conversions, g.total_conversions, g.revenue) == (
+                    w.n, w.nonzero, w.unique_conversions, w.total_conversions, w.revenue,
+                )  # fmt: skip
+                assert g.sum == pytest.approx(w.sum) and g.sum_sq == pytest.approx(w.sum_sq)
+                assert g.value == pytest.approx(w.value)

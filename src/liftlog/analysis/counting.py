@@ -23,6 +23,7 @@ One results computation is two DuckDB queries and some column arithmetic:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,27 +81,6 @@ def bounds(column: str, intervals: tuple[tuple[int, int | None], ...]) -> str:
         lower = f"{column} >= {int(start)}"
         parts.append(lower if end is None else f"({lower} AND {column} < {int(end)})")
     return "(" + " OR ".join(parts) + ")"
-
-
-def _metrics_table(spec: CountingSpec) -> pa.Table:
-    return pa.table(
-        {
-            "metric_index": pa.array(range(len(spec.metrics)), pa.int32()),
-            "event_id": [m.event_id for m in spec.metrics],
-            "event_key": [m.event_key for m in spec.metrics],
-            "aggregator": [m.aggregator.value for m in spec.metrics],
-            "field": [m.field for m in spec.metrics],
-        },
-        schema=pa.schema(
-            [
-                ("metric_index", pa.int32()),
-                ("event_id", pa.string()),
-                ("event_key", pa.string()),
-                ("aggregator", pa.string()),
-                ("field", pa.string()),
-            ]
-        ),
-    )
 
 
 def _events(spec: CountingSpec) -> list[tuple[str, str]]:
@@ -518,51 +498,118 @@ def _counts(
 
 DAY_MS = 86_400_000
 
-_DAILY = """
-    WITH per_day AS (
-        SELECT vid, variation_id, metric_index, ts // {day} AS day, count(*) AS dc,
-               sum(revenue) AS dr, sum(value) AS dv
-        FROM hits GROUP BY ALL
-    ), cum AS (
-        SELECT *,
-               sum(dc) OVER w AS c, sum(dr) OVER w AS r, sum(dv) OVER w AS v
-        FROM per_day
-        WINDOW w AS (PARTITION BY vid, metric_index ORDER BY day)
-    ), y AS (
-        SELECT cum.variation_id, cum.metric_index, cum.day,
-               CASE m.aggregator WHEN 'unique' THEN 1 WHEN 'count' THEN c
-                    ELSE CASE m.field WHEN 'revenue' THEN r ELSE v END END AS y_new,
-               CASE m.aggregator WHEN 'unique' THEN CASE WHEN c - dc > 0 THEN 1 ELSE 0 END
-                    WHEN 'count' THEN c - dc
-                    ELSE CASE m.field WHEN 'revenue' THEN r - dr ELSE v - dv END END AS y_old,
-               CASE WHEN c - dc = 0 THEN 1 ELSE 0 END AS new_converter, dc, dr, dv
-        FROM cum JOIN metrics m USING (metric_index)
-    )
-    SELECT metric_index, variation_id, day, sum(y_new - y_old) AS ds,
-           sum(y_new * y_new - y_old * y_old) AS dss,
-           sum((y_new <> 0)::INT - (y_old <> 0)::INT) AS dnz, sum(new_converter) AS du,
-           sum(dc) AS dt, sum(dr) AS drev, sum(dv) AS dval
-    FROM y GROUP BY ALL
-"""
+
+def _running(values: npt.NDArray[Any], start: npt.NDArray[np.bool_]) -> npt.NDArray[Any]:
+    """Running sums of ``values`` that restart where ``start`` is true (it is at 0).
+
+    Added up one position at a time (all first cells, then all second cells, ...), so each sum is
+    the plain left-to-right sum of its own run: no cancellation against other runs' totals.
+    """
+    exact_int = values.dtype != np.float64 and values.dtype != object
+    if exact_int and _magnitude(values) * len(values) >= _SAFE_INT64:
+        values = values.astype(object)
+    index = np.arange(len(values))
+    position = index - np.maximum.accumulate(np.where(start, index, 0))
+    running = values.copy()
+    order = np.argsort(position, kind="stable")
+    ends = np.cumsum(np.bincount(position))
+    for level in range(1, len(ends)):
+        cells = order[ends[level - 1] : ends[level]]
+        running[cells] = running[cells - 1] + values[cells]
+    return running
+
+
+def _difference(a: Sequence[Number], b: Sequence[Number]) -> list[Number]:
+    return [x - y for x, y in zip(a, b, strict=True)]
+
+
+def _daily_increments(
+    spec: CountingSpec, p: Prepared
+) -> dict[int, dict[tuple[int, str], list[Number]]]:
+    """Per day, (metric, variation) → what that day adds to each field of `MetricCounts`.
+
+    Per visitor and day, the cumulative conversions, revenue and value before and after the day
+    give the change of the visitor's metric value; those changes add up per variation and day.
+    """
+    events = len(_events(spec))
+    counted = p.vid < p.visitors
+    several = np.flatnonzero(p.several & counted)
+    extra = [several[p.matches[j][several] & (p.event[several] != j)] for j in range(events)]
+    rows = [np.flatnonzero(counted), *extra]
+    vid = np.concatenate([p.vid[r] for r in rows])
+    event = np.concatenate([p.event[rows[0]], *(np.full(len(r), j) for j, r in enumerate(extra))])
+    day = np.concatenate([p.ts[r] // DAY_MS for r in rows])
+    revenue = np.concatenate([p.revenue[r] for r in rows])
+    value = np.concatenate([p.value[r] for r in rows])
+    out: dict[int, dict[tuple[int, str], list[Number]]] = {}
+    if len(vid) == 0:
+        return out
+    first_day = int(day.min())
+    days = int(day.max()) - first_day + 1
+    width = len(spec.variation_ids)
+    size = days * width
+    for j in range(events):
+        of_event = event == j
+        if not of_event.any():
+            continue
+        # One cell per visitor and day, in (visitor, day) order.
+        cells, cell_of = np.unique(vid[of_event] * days + (day[of_event] - first_day),
+                                   return_inverse=True)  # fmt: skip
+        cell_vid, cell_day = cells // days, cells % days
+        dc = np.bincount(cell_of, minlength=len(cells)).astype(np.int64)
+        dr = _int_sums(cell_of, revenue[of_event], len(cells))
+        dv = np.bincount(cell_of, weights=value[of_event], minlength=len(cells))
+        start = np.ones(len(cells), np.bool_)
+        start[1:] = cell_vid[1:] != cell_vid[:-1]
+        c, r, v = _running(dc, start), _running(dr, start), _running(dv, start)
+        group = cell_day * width + p.variation[cell_vid]
+        shared: list[Sequence[Number]] = [
+            _tally(group[c - dc == 0], size),
+            _sums(group, dc, size),
+            _sums(group, dr, size),
+            _sums(group, dv, size),
+        ]
+        present = _tally(group, size)
+        for i, metric in enumerate(spec.metrics):
+            if _events(spec).index((metric.event_id, metric.event_key)) != j:
+                continue
+            new: npt.NDArray[Any]
+            old: npt.NDArray[Any]
+            if metric.aggregator is Aggregator.UNIQUE:
+                new, old = np.ones(len(cells), np.int64), (c - dc > 0).astype(np.int64)
+            elif metric.aggregator is Aggregator.COUNT:
+                new, old = c, c - dc
+            elif metric.field == "revenue":
+                new, old = r, r - dr
+            else:
+                new, old = v, v - dv
+            columns: list[Sequence[Number]] = [
+                _difference(_sums(group, new, size), _sums(group, old, size)),
+                _difference(_sums(group, _squares(new), size), _sums(group, _squares(old), size)),
+                _difference(_tally(group[new != 0], size), _tally(group[old != 0], size)),
+                *shared,
+            ]
+            for g in range(size):
+                if present[g]:
+                    key = (i, spec.variation_ids[g % width])
+                    out.setdefault(first_day + g // width, {})[key] = [col[g] for col in columns]
+    return out
 
 
 def count_daily(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> list[tuple[int, Counts]]:
     """Cumulative `Counts` at the end of each UTC day (epoch ms of the day's end), oldest first.
 
-    Computed from per-visitor, per-day increments with window functions: one pass over the
-    conversions that count, not one recount per day.
+    Computed from per-visitor, per-day increments: one pass over the conversions that count, not
+    one recount per day.
     """
-    con.register("metrics", _metrics_table(spec))
-    hits_view(con, spec, prepare(con, spec))
+    p = prepare(con, spec)
     new_visitors: dict[int, dict[str, list[int]]] = {}
     for day, variation, n, several in con.execute(
         f"SELECT first_ts // {DAY_MS}, variation_id, count(*), count(*) FILTER (WHERE multiple) "
         "FROM assigned GROUP BY ALL"
     ).fetchall():
         new_visitors.setdefault(int(day), {})[variation] = [int(n), int(several)]
-    increments: dict[int, dict[tuple[int, str], list[Any]]] = {}
-    for row in con.execute(_DAILY.format(day=DAY_MS)).fetchall():
-        increments.setdefault(int(row[2]), {})[int(row[0]), row[1]] = list(row[3:])
+    increments = _daily_increments(spec, p)
     days = sorted(set(new_visitors) | set(increments))
     if not days:
         return []
