@@ -182,9 +182,10 @@ def _first_of_each_key(hits: pa.Table) -> npt.NDArray[np.bool_] | None:
     """Which rows to keep so that each ``(entity_id, uuid, ts)`` counts once; None: all of them.
 
     Rows whose key hash is unique are unique. The rows sharing a hash (the duplicates, and in
-    theory hash collisions) are grouped on the key itself, keeping the first row of each key.
+    theory hash collisions) are grouped on the key itself, keeping one row of each key (the first
+    in ``hits``; the rows of one key are one event, so any one of them will do).
     """
-    h = hits.column("h").to_numpy()
+    h = _column(hits, "h", np.uint64)
     if len(h) < 2:
         return None
     ordered = np.sort(h)
