@@ -9,7 +9,13 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from liftlog.analysis.counting import _first_of_each_key, count, count_daily, count_segments
+from liftlog.analysis.counting import (
+    _first_of_each_key,
+    count,
+    count_daily,
+    count_segments,
+    merge_counts,
+)
 from liftlog.analysis.sources import connect
 from liftlog.rules.counting import Aggregator, CountingSpec, MetricSpec
 from tests.analysis.lakes import T0, H, build_lake, conversion, decision
@@ -151,6 +157,8 @@ def test_counting_by_segment_uses_the_attribute_at_the_first_decision(tmp_path: 
     assert by_country["DE"].metrics[2]["302"].sum == 20
     by_id = count_segments(connect(settings.lake_dir), SPEC, "9")
     assert by_id["NL"].metrics[2]["301"].sum == 10
+    whole = count(connect(settings.lake_dir), SPEC)
+    assert merge_counts(SPEC, by_country.values()) == whole  # segments add up to the whole
 
 
 def test_counting_daily_is_cumulative_and_ends_at_the_total(tmp_path: Path) -> None:

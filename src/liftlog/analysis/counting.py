@@ -23,7 +23,7 @@ One results computation is two DuckDB queries and some column arithmetic:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +70,31 @@ class Counts:
     multiple_exposures: dict[str, int]
     #: ``metrics[i][variation_id]`` for the spec's i-th metric.
     metrics: tuple[dict[str, MetricCounts], ...]
+
+
+def merge_counts(spec: CountingSpec, parts: Iterable[Counts]) -> Counts:
+    """The counts of the union of disjoint sets of visitors (the segments of one experiment):
+    every field is a sum, so the whole experiment's counts need no second pass over the lake."""
+    total = empty_counts(spec)
+    for part in parts:
+        total = Counts(
+            {v: total.visitors[v] + part.visitors[v] for v in total.visitors},
+            {v: total.multiple_exposures[v] + part.multiple_exposures[v]
+             for v in total.multiple_exposures},
+            tuple(
+                {v: _add(mine[v], theirs[v]) for v in mine}
+                for mine, theirs in zip(total.metrics, part.metrics, strict=True)
+            ),
+        )  # fmt: skip
+    return total
+
+
+def _add(a: MetricCounts, b: MetricCounts) -> MetricCounts:
+    return MetricCounts(
+        a.n + b.n, a.sum + b.sum, a.sum_sq + b.sum_sq, a.nonzero + b.nonzero,
+        a.unique_conversions + b.unique_conversions, a.total_conversions + b.total_conversions,
+        a.revenue + b.revenue, a.value + b.value,
+    )  # fmt: skip
 
 
 def bounds(column: str, intervals: tuple[tuple[int, int | None], ...]) -> str:

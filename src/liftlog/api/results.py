@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from liftlog.analysis.counting import count_daily, count_segments, empty_counts
+from liftlog.analysis.counting import count_daily, count_segments, empty_counts, merge_counts
 from liftlog.analysis.explain import events_by_uuid, rejected_mentions, visitor_events
 from liftlog.analysis.sources import connect
 from liftlog.analysis.spec import counting_spec
@@ -159,8 +159,10 @@ class ResultsAPI:
                 "Unknown baseline.", [Problem("query.baseline_variation_id", "not a variation")]
             )
         by_segment = count_segments(connect(self.lake), spec, segment)
-        total = count_segments(connect(self.lake), spec, None) if segment else by_segment
-        overall = total.get(None) or empty_counts(spec)
+        if segment:  # segments split the visitors: their sum is the whole experiment
+            overall = merge_counts(spec, by_segment.values())
+        else:
+            overall = by_segment.get(None) or empty_counts(spec)
         doc = build_results(spec, arms, overall, method=method, level=level, baseline_id=baseline)
         doc["freshness"] = self.freshness()
         doc["running_intervals"] = [
