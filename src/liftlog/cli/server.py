@@ -63,7 +63,8 @@ def serve(
     click.echo(f"  Legacy event API: GET  {base}/event?a=<project>&n=<event>&u=<visitor>")
     click.echo(f"  Management API:   {base}/v2/projects  (docs: {base}/docs)")
     click.echo(f"  Datafiles:        GET  {base}/datafiles/<sdk_key>.json")
-    click.echo(f"  Results pages:    {base}/ui/  (sign in: liftlog user create)")
+    signin = "sign in below" if first_start else "users: liftlog user create"
+    click.echo(f"  Results pages:    {base}/ui/  ({signin})")
     click.echo(f"  Health:           GET  {base}/healthz")
     if first_start:
         _start_demo(settings, catalog_url, f"http://{_loopback(host)}:{port}", base)
