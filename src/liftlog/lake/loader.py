@@ -44,8 +44,9 @@ APP_PREFIX = "liftlog-rawlog:"
 CHECKPOINT = "loaded.json"
 
 
-#: Rows per batch: about 1 s of normalising and writing (max_wait + 1 s of freshness).
-BATCH_ROWS = 30_000
+#: Rows per batch. 10k rows (the least a batch may hold) loaded as fast as 30k in the same run
+#: (48–63k against 49k events/s) with 50–70 MiB less at peak (310 against 363–381 MiB).
+BATCH_ROWS = 10_000
 
 
 def app_id(writer: str) -> str:
