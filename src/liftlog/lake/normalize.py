@@ -1,9 +1,8 @@
 """Event API v1 bodies → Arrow tables of ``decisions`` and ``conversions``, a batch at a time.
 
 The rules are those of `liftlog.wire.rows` (columns, problem codes). Per record there is one
-msgspec decode into the Structs below, which accept and reject exactly what the collector's
-`liftlog.wire.events.decode_batch` does (`tests/test_normalize.py` checks both against each
-other); they are loader-only copies with ``gc=False``. The columns are then built about 4 MB of
+msgspec decode into the collector's own Structs (`liftlog.wire.events`, ``gc=False``), so the
+loader accepts and rejects exactly what the collector does. The columns are then built about 4 MB of
 bodies at a time: list comprehensions over the decoded visitors, snapshots and events, values
 that are the same for a whole record or visitor expanded with ``take``, nested columns
 (``attributes``, ``experiments``, ``tags``, ``problems``) assembled from flat child arrays, and
@@ -32,7 +31,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 import pyarrow as pa
@@ -40,83 +39,23 @@ import pyarrow.compute as pc
 
 from liftlog.errors import InvalidInput
 from liftlog.lake.schema import ATTRIBUTES, EXPERIMENTS, SCHEMAS, TS
-from liftlog.wire.events import ACTIVATION, TYPED_PREFIX, decode_batch, typed_value
+from liftlog.wire.events import (
+    ACTIVATION,
+    TYPED_PREFIX,
+    Decision,
+    EventBatch,
+    Snapshot,
+    Visitor,
+    decode_batch,
+    typed_value,
+)
 from liftlog.wire.rows import MS_MAX, MS_MIN, Meta, Rows
 
 _UNSTORABLE = "$: holds a value the lake can't store (such as a timestamp beyond 64 bits)"
 _INT64 = 2**63
 
-# -- the loader's copy of `liftlog.wire.events`' Structs ---------------------------------------
-# Same fields, types, defaults and constraints (so the same bodies pass), with gc=False: a decoded
-# body can't hold a reference cycle, and untracked Structs cost the collector nothing.
-
-_NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1)]
-_Number = int | float | str
-
-
-class _Attribute(msgspec.Struct, gc=False):
-    value: Any = None
-    type: str = "custom"
-    entity_id: str | None = None
-    key: str | None = None
-
-
-class _Decision(msgspec.Struct, gc=False):
-    campaign_id: str | None = None
-    experiment_id: str | None = None
-    variation_id: str | None = None
-    is_campaign_holdback: bool = False
-    metadata: dict[str, Any] | None = None
-
-
-class _Event(msgspec.Struct, gc=False):
-    timestamp: int
-    uuid: _NonEmptyStr
-    entity_id: str | None = None
-    key: str | None = None
-    type: str | None = None
-    revenue: _Number | None = None
-    value: _Number | None = None
-    quantity: _Number | None = None
-    tags: dict[str, Any] | None = None
-    properties: dict[str, Any] | None = None
-
-
-class _Snapshot(msgspec.Struct, gc=False):
-    events: list[_Event]
-    decisions: list[_Decision] | None = None
-
-
-class _Visitor(msgspec.Struct, gc=False):
-    visitor_id: str
-    snapshots: list[_Snapshot]
-    session_id: str | None = None
-    attributes: list[_Attribute] | None = None
-
-
-class _Batch(msgspec.Struct, gc=False):
-    account_id: str
-    visitors: list[_Visitor]
-    project_id: str | None = None
-    revision: str | int | None = None
-    anonymize_ip: bool = True
-    client_name: str | None = None
-    client_version: str | None = None
-    enrich_decisions: bool | None = None
-
-
-#: The loader's Structs beside the collector's, for the test that keeps them the same.
-LOADER_STRUCTS = {
-    "Attribute": _Attribute,
-    "Decision": _Decision,
-    "Event": _Event,
-    "Snapshot": _Snapshot,
-    "Visitor": _Visitor,
-    "EventBatch": _Batch,
-}
-
-_decoder = msgspec.json.Decoder(_Batch)
-_NO_DECISION = _Decision()
+_decoder = msgspec.json.Decoder(EventBatch)
+_NO_DECISION = Decision()
 
 
 @dataclass
@@ -206,7 +145,7 @@ def normalise(records: V1Records, rejects: Rows, chunk_bytes: int = CHUNK_BYTES)
 def _chunk(
     records: V1Records, per_record: _RecordColumns, start: int, end: int, rejects: Rows
 ) -> Normalized:
-    batches: list[_Batch] = []
+    batches: list[EventBatch] = []
     kept: list[int] = []
     for i in range(start, end):
         body = records.body[i]
@@ -389,7 +328,7 @@ class _RecordColumns:
 class _Builder:
     """The two tables of a list of decoded batches; ``kept[j]`` is batch j's record index."""
 
-    def __init__(self, records: _RecordColumns, batches: list[_Batch], kept: list[int]) -> None:
+    def __init__(self, records: _RecordColumns, batches: list[EventBatch], kept: list[int]) -> None:
         take = pa.array(kept, pa.int64())
         # per batch (record)
         self.b_received = records.received.take(take)
@@ -513,7 +452,7 @@ class _Builder:
         """One row per decision an activation matches by ``campaign_id``; without a match, one
         per decision of its snapshot (entity_not_campaign), or one with none (no_decision)."""
         rows: list[int] = []
-        chosen: list[_Decision] = []
+        chosen: list[Decision] = []
         unmatched: list[tuple[int, str]] = []  # (first row, code), for every row of the event
         events, snaps, e_snap = self.events, self.snaps, self.e_snap
         for k in _indices(self.is_decision):
@@ -572,7 +511,7 @@ _EXPERIMENT_FIELDS = list(EXPERIMENTS.value_type)
 _TAGS = SCHEMAS["conversions"].field("tags").type
 
 
-def _attributes(visitors: list[_Visitor]) -> pa.Array:
+def _attributes(visitors: list[Visitor]) -> pa.Array:
     lists = [v.attributes for v in visitors]
     flat = [a for al in lists if al for a in al]
     children = [
@@ -586,7 +525,7 @@ def _attributes(visitors: list[_Visitor]) -> pa.Array:
     return pa.ListArray.from_arrays(offsets, struct, type=ATTRIBUTES)
 
 
-def _experiments(snaps: list[_Snapshot]) -> pa.Array:
+def _experiments(snaps: list[Snapshot]) -> pa.Array:
     lists = [s.decisions for s in snaps]
     flat = [d for dl in lists if dl for d in dl]
     children = [

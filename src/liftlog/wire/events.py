@@ -16,12 +16,14 @@ import msgspec
 from liftlog.errors import InvalidInput, Problem
 from liftlog.wire.validate import problems_for
 
+# The Structs are gc=False: a decoded body can't hold a reference cycle, so the garbage collector
+# need not track them (the loader keeps thousands alive while it builds a batch's columns).
 NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1)]
 #: A number as JSON, or a U+E000-prefixed string such as ``"\ue0004200"`` (see `typed_value`).
 Number = int | float | str
 
 
-class Attribute(msgspec.Struct, omit_defaults=True):
+class Attribute(msgspec.Struct, omit_defaults=True, gc=False):
     """A visitor attribute; ``value`` is a string, number, boolean, or a U+E000-typed string."""
 
     value: Any = None
@@ -30,7 +32,7 @@ class Attribute(msgspec.Struct, omit_defaults=True):
     key: str | None = None
 
 
-class Decision(msgspec.Struct, omit_defaults=True):
+class Decision(msgspec.Struct, omit_defaults=True, gc=False):
     campaign_id: str | None = None
     experiment_id: str | None = None
     variation_id: str | None = None
@@ -38,7 +40,7 @@ class Decision(msgspec.Struct, omit_defaults=True):
     metadata: dict[str, Any] | None = None
 
 
-class Event(msgspec.Struct, omit_defaults=True):
+class Event(msgspec.Struct, omit_defaults=True, gc=False):
     timestamp: int
     uuid: NonEmptyStr
     entity_id: str | None = None
@@ -51,19 +53,19 @@ class Event(msgspec.Struct, omit_defaults=True):
     properties: dict[str, Any] | None = None
 
 
-class Snapshot(msgspec.Struct, omit_defaults=True):
+class Snapshot(msgspec.Struct, omit_defaults=True, gc=False):
     events: list[Event]
     decisions: list[Decision] | None = None
 
 
-class Visitor(msgspec.Struct, omit_defaults=True):
+class Visitor(msgspec.Struct, omit_defaults=True, gc=False):
     visitor_id: str
     snapshots: list[Snapshot]
     session_id: str | None = None
     attributes: list[Attribute] | None = None
 
 
-class EventBatch(msgspec.Struct, omit_defaults=True):
+class EventBatch(msgspec.Struct, omit_defaults=True, gc=False):
     account_id: str
     visitors: list[Visitor]
     project_id: str | None = None
