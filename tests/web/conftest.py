@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,17 +23,22 @@ EMAIL = "ana@example.com"
 PASSWORD = "correct horse battery"
 
 
+def create_user(data_dir: Path, email: str, password: str) -> None:
+    """``liftlog user create``, the password on stdin, as an administrator runs it."""
+    made = subprocess.run(
+        [sys.executable, "-m", "liftlog.cli", "user", "create", "--email", email,
+         "--password-stdin", "--data", str(data_dir)],
+        input=password + "\n", capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert email in made.stdout
+
+
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     served = start_api(tmp_path_factory.mktemp("web") / "data")
     try:
-        made = subprocess.run(
-            [sys.executable, "-m", "liftlog.cli", "user", "create", "--email", EMAIL,
-             "--password-stdin", "--data", str(served.server.data_dir)],
-            input=PASSWORD + "\n", capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        assert made.returncode == 0, made.stderr
-        assert EMAIL in made.stdout
+        create_user(served.server.data_dir, EMAIL, PASSWORD)
         yield served
     finally:
         served.server.stop()

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import httpx
 
 from liftlog.web.throttle import PER_EMAIL
 from tests.api.conftest import Api
-from tests.web.conftest import EMAIL, PASSWORD, csrf_of, sign_in
+from tests.web.conftest import EMAIL, PASSWORD, create_user, csrf_of, sign_in
 
 
 def test_signin_pages_need_a_session(web: Api) -> None:
@@ -91,12 +88,7 @@ def test_signin_next_never_leaves_the_site(web: Api) -> None:
 
 def test_signin_is_refused_for_a_while_after_repeated_failures(web: Api) -> None:
     email, password = "lock@example.com", "the right passphrase"
-    made = subprocess.run(
-        [sys.executable, "-m", "liftlog.cli", "user", "create", "--email", email,
-         "--password-stdin", "--data", str(web.server.data_dir)],
-        input=password + "\n", capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
+    create_user(web.server.data_dir, email, password)
     with httpx.Client(base_url=web.url) as client:
         csrf = csrf_of(client.get("/ui/signin").text)
 
