@@ -37,7 +37,9 @@ from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from liftlog.catalog.datafile import build_datafile
 from liftlog.catalog.store import Catalog
 from liftlog.catalog.users import Users
+from liftlog.errors import NotFound
 from liftlog.lake.schema import TABLES
+from liftlog.lake.status import rawlog_status
 from liftlog.rules.decision import DatafileIndex, variation_for
 from liftlog.settings import Settings
 
@@ -92,9 +94,9 @@ def is_first_start(catalog: Catalog) -> bool:
     return catalog.projects.list(1, 1).total == 0 and Users.of(catalog).count() == 0
 
 
-def create(catalog_url: str, now_ms: int, *, with_user: bool = True) -> Demo:
+def create(catalog_url: str, now_ms: int) -> Demo:
     """The demo project, its experiment running since ``DAYS`` days before ``now_ms``, and the
-    first user (``with_user``) with a random password."""
+    first user, with a random password."""
     started = now_ms - DAYS * _DAY_MS
     with Catalog.open(catalog_url, clock=lambda: started) as catalog:
         project = catalog.projects.create({"name": PROJECT_NAME, "description": DESCRIPTION})
@@ -120,11 +122,9 @@ def create(catalog_url: str, now_ms: int, *, with_user: bool = True) -> Demo:
                 ],
             },
         )
-        email = password = None
-        if with_user:
-            email, password = EMAIL, secrets.token_urlsafe(12)
-            Users.of(catalog).create(email, password)
-    return Demo(pid, experiment.id, project.sdk_key, email, password, started)
+        password = secrets.token_urlsafe(12)
+        Users.of(catalog).create(EMAIL, password)
+    return Demo(pid, experiment.id, project.sdk_key, EMAIL, password, started)
 
 
 def write_marker(settings: Settings, demo: Demo, now_ms: int, explain_visitor: str) -> None:
@@ -264,7 +264,7 @@ def send(base_url: str, traffic: Traffic, timeout_s: float = 60) -> int:
     sent = 0
     for body in traffic.bodies:
         data = json.dumps(body, separators=(",", ":")).encode()
-        for _ in _attempts(timeout_s):
+        for _ in _attempts(timeout_s, "the server kept answering 503"):
             request = urllib.request.Request(
                 f"{base_url}/v1/events", data=data, headers={"Content-Type": "application/json"}
             )
@@ -279,17 +279,18 @@ def send(base_url: str, traffic: Traffic, timeout_s: float = 60) -> int:
     return sent
 
 
-def _attempts(timeout_s: float) -> Iterator[int]:
+def _attempts(timeout_s: float, failure: str) -> Iterator[int]:
+    """Attempt numbers until ``timeout_s`` has passed, then `TimeoutError` (``failure``)."""
     deadline = time.monotonic() + timeout_s
     attempt = 0
     while time.monotonic() < deadline:
         yield attempt
         attempt += 1
-    raise TimeoutError("the server kept answering 503")
+    raise TimeoutError(failure)
 
 
 def _wait_until_up(base_url: str, timeout_s: float) -> None:
-    for _ in _attempts(timeout_s):
+    for _ in _attempts(timeout_s, f"the server at {base_url} did not answer"):
         try:
             with urllib.request.urlopen(f"{base_url}/healthz", timeout=5) as response:
                 if response.status == 200:
@@ -311,9 +312,6 @@ def remove(settings: Settings, catalog_url: str) -> Removed:
 
     Raises `FileNotFoundError` when this data directory has no demo.
     """
-    from liftlog.errors import NotFound
-    from liftlog.lake.status import rawlog_status
-
     marker = read_marker(settings)
     if marker is None:
         raise FileNotFoundError(f"no demo in {settings.data_dir}")
