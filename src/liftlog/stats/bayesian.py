@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import stats as sps
+from scipy import special
 
 from liftlog.stats.contrast import check_level, contrast
 from liftlog.stats.results import BayesianComparison, Interval, Scale
@@ -94,11 +94,11 @@ def bayesian(
     sd = math.sqrt(var)
 
     alpha = 1.0 - level
-    low = float(sps.norm.ppf(alpha / 2, mean, sd))
-    high = float(sps.norm.ppf(1.0 - alpha / 2, mean, sd))
+    low = mean + sd * float(special.ndtri(alpha / 2))  # the normal's quantiles
+    high = mean + sd * float(special.ndtri(1.0 - alpha / 2))
     signed = -mean if inverse else mean  # the effect in the metric's "better" direction
     z = signed / sd
-    density = float(sps.norm.pdf(z))
+    density = math.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # the standard normal's pdf
     return BayesianComparison(
         status=c.status,
         level=level,
@@ -110,7 +110,7 @@ def bayesian(
         posterior_mean=mean,
         posterior_sd=sd,
         credible_interval=Interval(low, high),
-        chance_to_beat=float(sps.norm.cdf(z)),
-        expected_loss=sd * density - signed * float(sps.norm.cdf(-z)),
-        baseline_expected_loss=sd * density + signed * float(sps.norm.cdf(z)),
+        chance_to_beat=float(special.ndtr(z)),
+        expected_loss=sd * density - signed * float(special.ndtr(-z)),
+        baseline_expected_loss=sd * density + signed * float(special.ndtr(z)),
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats as sps
+from scipy import special
 
 from liftlog.stats.contrast import Contrast, check_level, contrast, untestable
 from liftlog.stats.results import Comparison, Interval, Method
@@ -67,6 +67,8 @@ def fixed_horizon(
 
 def _quantile_and_p(c: Contrast, statistic: float, alpha: float) -> tuple[float, float]:
     if c.kind is MetricKind.UNIQUE:
-        return float(sps.norm.ppf(1.0 - alpha / 2)), float(2.0 * sps.norm.sf(abs(statistic)))
-    df = c.welch_df()
-    return float(sps.t.ppf(1.0 - alpha / 2, df)), float(2.0 * sps.t.sf(abs(statistic), df))
+        # the normal's quantile and two-sided tail (scipy.stats.norm.ppf / .sf)
+        return float(special.ndtri(1.0 - alpha / 2)), float(2.0 * special.ndtr(-abs(statistic)))
+    df = c.welch_df()  # Student's t (scipy.stats.t.ppf / .sf)
+    quantile = float(special.stdtrit(df, 1.0 - alpha / 2))
+    return quantile, float(2.0 * special.stdtr(df, -abs(statistic)))
