@@ -15,6 +15,8 @@ from liftlog.analysis.counting import (
     count_daily,
     count_segments,
     merge_counts,
+    prepare,
+    stream_hits,
 )
 from liftlog.analysis.sources import connect
 from liftlog.rules.counting import Aggregator, CountingSpec, MetricSpec
@@ -212,6 +214,23 @@ def test_counting_keeps_large_sums_exact(tmp_path: Path) -> None:
     assert revenue.revenue == 2 * big + 4 and revenue.total_conversions == 3
 
 
+def test_counting_in_small_batches_with_colliding_hashes_changes_nothing(tmp_path: Path) -> None:
+    # Batches of 2 rows put a duplicate and its original in different batches; a key hash cut to
+    # 1 or 2 bits makes nearly every hash repeat, so every row is de-duplicated on its real key.
+    settings = build_lake(tmp_path, scenario(), LEGACY)
+    con = connect(settings.lake_dir)
+    batches = list(stream_hits(con, SPEC, prepare(con, SPEC), batch_rows=2))
+    assert len(batches) > 2
+    whole = count(con, SPEC)
+    assert (whole.metrics[1]["301"].sum, whole.metrics[1]["302"].sum) == (3, 4)  # as by hand
+    for batch_rows, key_bits in ((1, 64), (2, 2), (3, 1), (1_000, 1)):
+        split = count_segments(con, SPEC, None, batch_rows=batch_rows, key_bits=key_bits)
+        assert split == {None: whole}, (batch_rows, key_bits)
+    daily = count_daily(con, SPEC)
+    assert count_daily(con, SPEC, batch_rows=2, key_bits=1) == daily
+    assert daily[-1][1] == whole
+
+
 def test_deduplication_compares_keys_when_hashes_collide() -> None:
     # Rows 0 and 2 are one event; row 1 has another key with the same hash (a collision), row 3
     # is alone. Only row 2 may go.
@@ -283,6 +302,7 @@ def test_each_day_of_count_daily_is_a_count_up_to_that_day(tmp_path: Path) -> No
     spec = CountingSpec("100", "200", ("301", "302"), ((t0, None),), metrics)
     daily = count_daily(con, spec)
     assert len(daily) >= 5
+    assert count_daily(con, spec, batch_rows=3, key_bits=2) == daily
     for end, counts in daily:
         upto = count(con, CountingSpec("100", "200", ("301", "302"), ((t0, end),), metrics))
         assert counts.visitors == upto.visitors

@@ -1,29 +1,34 @@
 """Counting: lake + experiment → per (variation, metric) sums, never rows in Python.
 
 The rules are `liftlog.rules.counting`'s. DuckDB reads the lake and does the joins; NumPy does the
-de-duplication and the per-visitor sums on whole columns. Every number it returns is exact:
-integer sums stay integers (Python ints, with a slower path where int64 could overflow), and each
-value is a sum over visitors, so results don't depend on event order.
+per-visitor sums, a record batch of hits at a time, so memory does not grow with the number of
+events (only with the number of visitors). Every number it returns is exact: integer sums stay
+integers (Python ints, with a slower path where int64 could overflow), and each value is a sum
+over visitors, so results don't depend on event order.
 
-One results computation is two DuckDB queries and some column arithmetic:
+One results computation is three DuckDB queries and some column arithmetic:
 
 1. ``assigned`` (a temporary table): one row per visitor exposed inside the running bounds, with
    a dense integer ``vid``, their variation (the first exposure's), first exposure time, whether
    they were exposed to several variations and, when asked, a segment attribute.
-2. the candidate hits: every metric conversion of an assigned visitor at or after their first
-   exposure, inside the bounds and the attribution window, with ``vid``, one boolean column per
-   metric event, revenue, value, timestamp and a 64-bit hash of the de-duplication key
-   ``(entity_id, uuid, timestamp)``. Only the columns and rows that can count are read.
-3. de-duplication: rows whose key hash occurs once are unique (equal keys have equal hashes);
-   only the few rows whose hash repeats are compared on the key itself, so the result is exact
-   without a hash aggregate over every conversion.
-4. per-visitor sums with ``bincount`` over ``vid``, then sums, sums of squares and counts per
-   (segment, variation).
+2. ``repeated`` (meanwhile, on a second connection): the 64-bit hashes of the de-duplication key
+   ``(entity_id, uuid, timestamp)`` that occur more than once among the conversions that could
+   count; a hash aggregate on one integer column, which DuckDB spills to disk under its
+   ``memory_limit``.
+3. the hits, streamed in record batches: every metric conversion of an assigned visitor at or
+   after their first exposure, inside the bounds and the attribution window, with ``vid``, a bit
+   mask of the metric events it is one of, revenue, value and timestamp. Rows whose key hash is
+   not repeated are unique (equal keys have equal hashes) and are summed at once; the few rows
+   whose hash repeats also carry their key and are de-duplicated on it at the end, so the result
+   is exact and a hash collision keeps both events.
+4. per-visitor sums accumulated with ``np.add.at`` over ``vid``, then sums, sums of squares and
+   counts per (segment, variation).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,30 +181,67 @@ def _assigned_sql(spec: CountingSpec, segment: str | None) -> str:
     """
 
 
-def _hits_sql(spec: CountingSpec) -> str:
-    """Every conversion that counts, before de-duplication: one row per stored row."""
-    matches = [
-        f"(c.entity_id = '{_quote(event_id)}' OR c.event_name = '{_quote(key)}')"
+def _key_hash(bits: int, alias: str = "") -> str:
+    """SQL for the 64-bit hash of the de-duplication key; with ``bits`` < 64 only its top bits
+    (tests use that to make collisions happen)."""
+    h = f"hash({alias}entity_id, {alias}uuid, {alias}timestamp_raw)"
+    return h if bits >= 64 else f"({h} >> {64 - int(bits)})"
+
+
+def _matches(spec: CountingSpec, alias: str = "") -> list[str]:
+    return [
+        f"({alias}entity_id = '{_quote(event_id)}' OR {alias}event_name = '{_quote(key)}')"
         for event_id, key in _events(spec)
     ]
+
+
+def _repeated_sql(spec: CountingSpec, bits: int) -> str:
+    """The key hashes that occur more than once among the conversions that could count.
+
+    No join with ``assigned`` (the costly part of reading hits): a hash repeated among the hits
+    is repeated here too, so this is a superset, which is all the summing pass needs. A hash
+    aggregate on one integer column, which DuckDB spills to disk under its memory limit.
+    """
+    return f"""
+        CREATE OR REPLACE TABLE repeated AS
+        SELECT h FROM (
+            SELECT {_key_hash(bits)} AS h FROM conversions
+            WHERE timestamp IS NOT NULL AND ({" OR ".join(_matches(spec))})
+              AND {bounds("timestamp_raw", spec.intervals)}
+        )
+        GROUP BY h HAVING count(*) > 1
+    """
+
+
+def _hits_sql(spec: CountingSpec, bits: int) -> str:
+    """Every conversion that counts, before de-duplication: one row per stored row.
+
+    Numbers only, except for rows whose key hash is in ``repeated``: those carry their key, to be
+    de-duplicated on it (``dup``).
+    """
+    matches = _matches(spec, "c.")
     window = ""
     if spec.attribution_window_ms is not None:
         window = f"AND c.timestamp_raw <= a.first_ts + {int(spec.attribution_window_ms)}"
     # A conversion belongs to a metric by its entity_id (the event id) or, for legacy calls and
-    # hand-written clients, by its key: one boolean column per metric event, the first event it
-    # matches, and whether it matches several.
-    columns = ", ".join(f"coalesce({m}, false) AS e{j}" for j, m in enumerate(matches))
-    first = " ".join(f"WHEN {m} THEN {j}" for j, m in enumerate(matches))
-    several = " + ".join(f"coalesce({m}, false)::INTEGER" for m in matches)
+    # hand-written clients, by its key: bit j of ``mask`` says it is one of metric event j.
+    if len(matches) > 62:
+        raise ValueError("more than 62 distinct metric events in one experiment")
+    mask = " | ".join(f"(coalesce({m}, false)::BIGINT << {j})" for j, m in enumerate(matches))
     return f"""
-        SELECT a.vid, c.timestamp_raw AS ts, coalesce(c.revenue, 0) AS revenue,
-               coalesce(c.value, 0.0) AS value, {columns},
-               (CASE {first} END)::INTEGER AS event, {several} > 1 AS several,
-               hash(c.entity_id, c.uuid, c.timestamp_raw) AS h, c.entity_id, c.uuid
-        FROM conversions c JOIN assigned a ON a.visitor_id = c.visitor_id
-        WHERE c.timestamp IS NOT NULL AND ({" OR ".join(matches)})
-          AND {bounds("c.timestamp_raw", spec.intervals)}
-          AND c.timestamp_raw >= a.first_ts {window}
+        SELECT x.vid, x.ts, x.revenue, x.value, x.mask, x.h,
+               r.h IS NOT NULL AS dup,
+               CASE WHEN r.h IS NOT NULL THEN x.entity_id END AS entity_id,
+               CASE WHEN r.h IS NOT NULL THEN x.uuid END AS uuid
+        FROM (
+            SELECT a.vid, c.timestamp_raw AS ts, coalesce(c.revenue, 0) AS revenue,
+                   coalesce(c.value, 0.0) AS value, ({mask})::BIGINT AS mask,
+                   {_key_hash(bits, "c.")} AS h, c.entity_id, c.uuid
+            FROM conversions c JOIN assigned a ON a.visitor_id = c.visitor_id
+            WHERE c.timestamp IS NOT NULL AND ({" OR ".join(matches)})
+              AND {bounds("c.timestamp_raw", spec.intervals)}
+              AND c.timestamp_raw >= a.first_ts {window}
+        ) x LEFT JOIN repeated r ON r.h = x.h
     """
 
 
@@ -230,7 +272,7 @@ def _first_of_each_key(hits: pa.Table) -> npt.NDArray[np.bool_] | None:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """An experiment's assigned visitors and their de-duplicated hits, as columns.
+    """An experiment's assigned visitors, as columns; `stream_hits` reads their hits.
 
     Visitors are numbered ``0 .. visitors - 1`` (their ``vid``); hits refer to them by ``vid``.
     """
@@ -242,16 +284,20 @@ class Prepared:
     multiple: npt.NDArray[np.bool_]
     segment: Ints
     segment_values: list[str | None]
-    #: Per stored hit: the visitor (``visitors`` for a duplicate of an earlier hit, which does
-    #: not count), the timestamp, revenue, value, for each metric event whether the hit is one of
-    #: it, the first metric event it is one of, and whether it is one of several.
+    #: How many bits of the key hash de-duplication looks at (64; fewer only in tests).
+    key_bits: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Hits:
+    """Counted hits, de-duplicated: one row per (conversion, metric event it is one of)."""
+
     vid: Ints
+    #: Index of the metric event in ``_events(spec)``.
+    event: Ints
     ts: Ints
     revenue: Ints
     value: Floats
-    matches: list[npt.NDArray[np.bool_]]
-    event: Ints
-    several: npt.NDArray[np.bool_]
 
 
 _NUMPY_TYPES: dict[Any, Any] = {
@@ -262,13 +308,18 @@ _NUMPY_TYPES: dict[Any, Any] = {
 }
 
 
-def _column(table: pa.Table, name: str, dtype: Any) -> npt.NDArray[Any]:
+def _column(table: pa.Table | pa.RecordBatch, name: str, dtype: Any) -> npt.NDArray[Any]:
     """A column without nulls as a NumPy array, read from its Arrow buffers (no pandas)."""
     column = table.column(name)
-    array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    if isinstance(column, pa.ChunkedArray):
+        array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    else:
+        array = column
     if array.null_count:
         raise ValueError(f"column {name} has nulls")
     start, end = array.offset, array.offset + len(array)
+    if len(array) == 0:
+        return np.zeros(0, dtype=dtype)
     if pa.types.is_boolean(array.type):
         bits = np.frombuffer(array.buffers()[1], np.uint8)
         values = np.unpackbits(bits, count=end, bitorder="little")[start:].view(np.bool_)
@@ -277,20 +328,46 @@ def _column(table: pa.Table, name: str, dtype: Any) -> npt.NDArray[Any]:
     return np.asarray(values, dtype=dtype)
 
 
+#: Rows per record batch read from DuckDB: what reading hits holds at once, however many there are.
+BATCH_ROWS = 1 << 20
+#: DuckDB's memory while counting; beyond it, its joins and aggregates spill to disk.
+MEMORY_LIMIT = "2GB"
+
+
 def prepare(
-    con: duckdb.DuckDBPyConnection, spec: CountingSpec, segment: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    spec: CountingSpec,
+    segment: str | None = None,
+    *,
+    key_bits: int = 64,
 ) -> Prepared:
-    """Assign ``spec``'s visitors and collect their hits, de-duplicated.
+    """Assign ``spec``'s visitors; `stream_hits` then reads their hits.
 
     Leaves the temporary table ``assigned`` on ``con``: one row per visitor with ``vid``,
     ``visitor_id``, ``variation_id``, ``variation_index``, ``first_ts``, ``multiple`` and
     ``segment``. With ``segment`` (an attribute key or id), that is the visitor's value of the
-    attribute at their first decision.
+    attribute at their first decision. Also leaves ``repeated``, the key hashes that occur more
+    than once (see `_repeated_sql`), and sets DuckDB's memory limit on ``con``.
     """
-    con.execute(_assigned_sql(spec, segment))
-    assigned = con.sql(
-        "SELECT vid, variation_index, multiple, segment FROM assigned"
-    ).to_arrow_table()
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    # The repeated key hashes (a scan of the conversions and an aggregate, which share little with
+    # assigning visitors) are found on a second connection to the database meanwhile.
+    other = con.cursor()
+    with ThreadPoolExecutor(1, thread_name_prefix="liftlog-repeated") as pool:
+        repeated = pool.submit(other.execute, _repeated_sql(spec, key_bits))
+        try:
+            con.execute(_assigned_sql(spec, segment))
+            assigned = con.sql(
+                "SELECT vid, variation_index, multiple, segment FROM assigned"
+            ).to_arrow_table()
+        finally:
+            failed = repeated.exception()
+            other.close()
+    if isinstance(failed, duckdb.CatalogException):
+        # Views over data registered on ``con`` alone (an empty lake's) are not visible there.
+        con.execute(_repeated_sql(spec, key_bits))
+    elif failed is not None:
+        raise failed
     n = assigned.num_rows
     order = _column(assigned, "vid", np.int64)
     variation = np.empty(n, np.int64)
@@ -304,26 +381,69 @@ def prepare(
         values = [*encoded.dictionary.to_pylist(), None]
         codes = encoded.indices.fill_null(len(values) - 1)
         segment_of[order] = np.asarray(codes.to_numpy(), dtype=np.int64)
+    return Prepared(n, variation, multiple, segment_of, values, key_bits)
 
-    hits = con.sql(_hits_sql(spec)).to_arrow_table()
-    vid = _column(hits, "vid", np.int64)
-    keep = _first_of_each_key(hits)
+
+def _hits(spec: CountingSpec, table: pa.Table, keep: npt.NDArray[np.bool_] | None) -> Hits:
+    """The rows of ``table`` (from `_hits_sql`) that ``keep`` keeps, one per metric event."""
+    columns = [
+        _column(table, "vid", np.int64),
+        _column(table, "ts", np.int64),
+        _column(table, "revenue", np.int64),
+        _column(table, "value", np.float64),
+    ]
+    mask = _column(table, "mask", np.int64)
     if keep is not None:
-        vid[~keep] = n  # a duplicate: nobody's
-    return Prepared(
-        visitors=n,
-        variation=variation,
-        multiple=multiple,
-        segment=segment_of,
-        segment_values=values,
-        vid=vid,
-        ts=_column(hits, "ts", np.int64),
-        revenue=_column(hits, "revenue", np.int64),
-        value=_column(hits, "value", np.float64),
-        matches=[_column(hits, f"e{j}", np.bool_) for j in range(len(_events(spec)))],
-        event=_column(hits, "event", np.int64),
-        several=_column(hits, "several", np.bool_),
-    )
+        columns = [c[keep] for c in columns]
+        mask = mask[keep]
+    vid, ts, revenue, value = columns
+    if not np.any(mask & (mask - 1)):  # each hit is one of a single metric event
+        return Hits(vid, np.log2(mask).astype(np.int64), ts, revenue, value)
+    # A hit of several metric events counts for each of them.
+    rows = [np.flatnonzero(mask & (1 << j)) for j in range(len(_events(spec)))]
+    every = np.concatenate(rows)
+    event = np.repeat(np.arange(len(rows), dtype=np.int64), [len(r) for r in rows])
+    return Hits(vid[every], event, ts[every], revenue[every], value[every])
+
+
+def stream_hits(
+    con: duckdb.DuckDBPyConnection, spec: CountingSpec, p: Prepared, batch_rows: int = BATCH_ROWS
+) -> Iterator[Hits]:
+    """The hits that count, de-duplicated, a record batch of about ``batch_rows`` at a time.
+
+    Rows whose key hash is not in ``repeated`` are unique and come out with their batch. Rows
+    whose hash is (duplicates, and rows whose other copy does not count) are held back and come
+    out last, one per key: `_first_of_each_key` compares their real keys, so a hash collision
+    keeps both events. They are as many as the duplicates, not the hits.
+    """
+    reader = con.sql(_hits_sql(spec, p.key_bits)).to_arrow_reader(batch_rows)
+    held: list[pa.Table] = []
+    for batch in reader:
+        table = pa.Table.from_batches([batch])
+        dup = _column(table, "dup", np.bool_)
+        if dup.any():
+            held.append(table.filter(pa.array(dup)))
+            yield _hits(spec, table, ~dup)
+        else:
+            yield _hits(spec, table, None)
+    if held:
+        table = pa.concat_tables(held)
+        yield _hits(spec, table, _first_of_each_key(table))
+
+
+def deduplicated_hits(con: duckdb.DuckDBPyConnection, spec: CountingSpec, p: Prepared) -> pa.Table:
+    """All of `stream_hits` as one table (``vid``, ``event``, ``ts``, ``revenue``, ``value``):
+    for inspecting one experiment, not for counting (it holds every hit)."""
+    parts = [
+        pa.table({"vid": h.vid, "event": h.event, "ts": h.ts, "revenue": h.revenue,
+                  "value": h.value})
+        for h in stream_hits(con, spec, p)
+    ]  # fmt: skip
+    if not parts:
+        schema = [("vid", pa.int64()), ("event", pa.int64()), ("ts", pa.int64()),
+                  ("revenue", pa.int64()), ("value", pa.float64())]  # fmt: skip
+        return pa.table({name: pa.array([], t) for name, t in schema})
+    return pa.concat_tables(parts)
 
 
 def hits_view(con: duckdb.DuckDBPyConnection, spec: CountingSpec, p: Prepared) -> None:
@@ -332,15 +452,11 @@ def hits_view(con: duckdb.DuckDBPyConnection, spec: CountingSpec, p: Prepared) -
     Its columns: ``vid``, ``visitor_id``, ``variation_id``, ``segment``, ``metric_index``,
     ``ts``, ``revenue``, ``value``; ``p`` must come from `prepare` on the same connection.
     """
-    table = pa.table(
-        {"vid": p.vid, "ts": p.ts, "revenue": p.revenue, "value": p.value}
-        | {f"e{j}": m for j, m in enumerate(p.matches)}
-    ).filter(pa.array(p.vid < p.visitors))
-    con.register("deduplicated_hits", table)
+    con.register("deduplicated_hits", deduplicated_hits(con, spec, p))
     events = _events(spec)
     parts = [
         f"SELECT vid, {i} AS metric_index, ts, revenue, value FROM deduplicated_hits "
-        f"WHERE e{events.index((m.event_id, m.event_key))}"
+        f"WHERE event = {events.index((m.event_id, m.event_key))}"
         for i, m in enumerate(spec.metrics)
     ]
     union = " UNION ALL ".join(parts) or (
@@ -408,40 +524,58 @@ def empty_counts(spec: CountingSpec) -> Counts:
     return _counts(spec, {}, {})
 
 
+class _IntSums:
+    """Exact running sums of integers by index: int64 while they must fit, Python ints beyond."""
+
+    def __init__(self, size: int) -> None:
+        self.sums: npt.NDArray[Any] = np.zeros(size, np.int64)
+        self.bound = 0.0  # an upper bound of every |partial sum|
+
+    def add(self, index: Ints, values: npt.NDArray[Any]) -> None:
+        self.bound += _magnitude(values) * len(values)
+        if self.bound >= _SAFE_INT64 and self.sums.dtype != object:
+            self.sums = self.sums.astype(object)
+        if self.sums.dtype == object:
+            values = values.astype(object)
+        np.add.at(self.sums, index, values)
+
+
 def count_segments(
-    con: duckdb.DuckDBPyConnection, spec: CountingSpec, segment: str | None
+    con: duckdb.DuckDBPyConnection,
+    spec: CountingSpec,
+    segment: str | None,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    key_bits: int = 64,
 ) -> dict[str | None, Counts]:
     """`count` per value of the ``segment`` attribute at each visitor's first decision.
 
     Visitors without the attribute are under ``None``. Without a segment, everything is under
-    ``None``.
+    ``None``. ``batch_rows`` and ``key_bits`` are for tests (see `stream_hits`, `prepare`).
     """
-    p = prepare(con, spec, segment)
+    p = prepare(con, spec, segment, key_bits=key_bits)
     width = len(spec.variation_ids)
     size = width * len(p.segment_values)
     group = p.segment * width + p.variation  # per visitor: (segment, variation)
     visitors = _tally(group, size)
     several = _tally(group[p.multiple], size)
 
-    # Per visitor and metric event: conversions, revenue and value, in one pass over the hits
-    # (bin vid * events + event). The last visitor's bins collect the duplicates and are dropped.
+    # Per visitor and metric event (bin vid * events + event): conversions, revenue and value,
+    # added up one batch of hits at a time.
     events = len(_events(spec))
-    key, revenue_in, value_in = p.vid * events + p.event, p.revenue, p.value
-    rows_of_several = np.flatnonzero(p.several)
-    if len(rows_of_several):  # hits of several metric events count for each of them
-        extra = [
-            rows_of_several[p.matches[j][rows_of_several] & (p.event[rows_of_several] != j)]
-            for j in range(events)
-        ]
-        key = np.concatenate([key, *(p.vid[r] * events + j for j, r in enumerate(extra))])
-        revenue_in = np.concatenate([revenue_in, *(p.revenue[r] for r in extra)])
-        value_in = np.concatenate([value_in, *(p.value[r] for r in extra)])
-    bins = (p.visitors + 1) * events
-    shape = (p.visitors + 1, events)
-    conversions_of = np.bincount(key, minlength=bins).reshape(shape)[:-1]
-    revenue_of = _int_sums(key, revenue_in, bins).reshape(shape)[:-1]
-    values_of = np.bincount(key, weights=value_in, minlength=bins).reshape(shape)[:-1]
-
+    bins = p.visitors * events
+    conversions_of = np.zeros(bins, np.int64)
+    revenue_sums = _IntSums(bins)
+    values_of = np.zeros(bins, np.float64)
+    for hits in stream_hits(con, spec, p, batch_rows):
+        key = hits.vid * events + hits.event
+        np.add.at(conversions_of, key, 1)
+        revenue_sums.add(key, hits.revenue)
+        np.add.at(values_of, key, hits.value)
+    shape = (p.visitors, events)
+    conversions_of = conversions_of.reshape(shape)
+    revenue_of = revenue_sums.sums.reshape(shape)
+    values_of = values_of.reshape(shape)
     by_event: dict[int, tuple[list[int], list[Number], list[Number], list[Number]]] = {}
     rows: list[dict[int, tuple[Number, ...]]] = []
     for metric in spec.metrics:
@@ -549,8 +683,76 @@ def _difference(a: Sequence[Number], b: Sequence[Number]) -> list[Number]:
     return [x - y for x, y in zip(a, b, strict=True)]
 
 
+#: Days are stored offset by this in a cell key (visitor, event, day): any day within ±2**20 of
+#: 1970 (2870 years) fits.
+_DAY_BITS = 21
+_DAY_OFFSET = 1 << (_DAY_BITS - 1)
+
+
+@dataclass(slots=True)
+class _Cells:
+    """Per (visitor, metric event, day) cell: conversions, revenue and value, added up from
+    batches of hits. Batches are reduced on arrival and merged when they outgrow the merged
+    cells, so this holds about as much as the cells themselves."""
+
+    key: Ints
+    conversions: Ints
+    revenue: npt.NDArray[Any]
+    value: Floats
+
+    @staticmethod
+    def empty() -> _Cells:
+        return _Cells(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                      np.zeros(0, np.float64))  # fmt: skip
+
+    @staticmethod
+    def of(key: Ints, conversions: Ints, revenue: npt.NDArray[Any], value: Floats) -> _Cells:
+        cells, cell_of = np.unique(key, return_inverse=True)
+        return _Cells(
+            cells,
+            _int_sums(cell_of, conversions, len(cells)),
+            _int_sums(cell_of, revenue, len(cells)),
+            np.bincount(cell_of, weights=value, minlength=len(cells)).astype(np.float64),
+        )
+
+
+def _merge(parts: list[_Cells]) -> _Cells:
+    if len(parts) == 1:
+        return parts[0]
+    revenue = [p.revenue for p in parts]
+    if any(r.dtype == object for r in revenue):
+        revenue = [r.astype(object) for r in revenue]
+    return _Cells.of(
+        np.concatenate([p.key for p in parts]),
+        np.concatenate([p.conversions for p in parts]),
+        np.concatenate(revenue),
+        np.concatenate([p.value for p in parts]),
+    )
+
+
+def _cells(
+    con: duckdb.DuckDBPyConnection, spec: CountingSpec, p: Prepared, batch_rows: int
+) -> _Cells:
+    events = len(_events(spec))
+    if (p.visitors * events) >= 1 << (63 - _DAY_BITS):
+        raise ValueError("too many visitors for count_daily's cell keys")
+    merged = _Cells.empty()
+    pending: list[_Cells] = []
+    waiting = 0
+    for hits in stream_hits(con, spec, p, batch_rows):
+        day = hits.ts // DAY_MS + _DAY_OFFSET
+        if len(day) and (day.min() < 0 or day.max() >= 1 << _DAY_BITS):
+            raise ValueError("a timestamp outside the days count_daily can key")
+        key = ((hits.vid * events + hits.event) << _DAY_BITS) | day
+        pending.append(_Cells.of(key, np.ones(len(key), np.int64), hits.revenue, hits.value))
+        waiting += len(pending[-1].key)
+        if waiting > max(len(merged.key), batch_rows):
+            merged, pending, waiting = _merge([merged, *pending]), [], 0
+    return _merge([merged, *pending])
+
+
 def _daily_increments(
-    spec: CountingSpec, p: Prepared
+    spec: CountingSpec, p: Prepared, cells: _Cells
 ) -> dict[int, dict[tuple[int, str], list[Number]]]:
     """Per day, (metric, variation) → what that day adds to each field of `MetricCounts`.
 
@@ -558,18 +760,13 @@ def _daily_increments(
     give the change of the visitor's metric value; those changes add up per variation and day.
     """
     events = len(_events(spec))
-    counted = p.vid < p.visitors
-    several = np.flatnonzero(p.several & counted)
-    extra = [several[p.matches[j][several] & (p.event[several] != j)] for j in range(events)]
-    rows = [np.flatnonzero(counted), *extra]
-    vid = np.concatenate([p.vid[r] for r in rows])
-    event = np.concatenate([p.event[rows[0]], *(np.full(len(r), j) for j, r in enumerate(extra))])
-    day = np.concatenate([p.ts[r] // DAY_MS for r in rows])
-    revenue = np.concatenate([p.revenue[r] for r in rows])
-    value = np.concatenate([p.value[r] for r in rows])
     out: dict[int, dict[tuple[int, str], list[Number]]] = {}
-    if len(vid) == 0:
+    if len(cells.key) == 0:
         return out
+    # Cells are in key order: (visitor, event, day).
+    vid_event = cells.key >> _DAY_BITS
+    day = (cells.key & ((1 << _DAY_BITS) - 1)) - _DAY_OFFSET
+    vid, event = vid_event // events, vid_event % events
     first_day = int(day.min())
     days = int(day.max()) - first_day + 1
     width = len(spec.variation_ids)
@@ -579,13 +776,9 @@ def _daily_increments(
         if not of_event.any():
             continue
         # One cell per visitor and day, in (visitor, day) order.
-        cells, cell_of = np.unique(vid[of_event] * days + (day[of_event] - first_day),
-                                   return_inverse=True)  # fmt: skip
-        cell_vid, cell_day = cells // days, cells % days
-        dc = np.bincount(cell_of, minlength=len(cells)).astype(np.int64)
-        dr = _int_sums(cell_of, revenue[of_event], len(cells))
-        dv = np.bincount(cell_of, weights=value[of_event], minlength=len(cells))
-        start = np.ones(len(cells), np.bool_)
+        cell_vid, cell_day = vid[of_event], day[of_event] - first_day
+        dc, dr, dv = cells.conversions[of_event], cells.revenue[of_event], cells.value[of_event]
+        start = np.ones(len(cell_vid), np.bool_)
         start[1:] = cell_vid[1:] != cell_vid[:-1]
         c, r, v = _running(dc, start), _running(dr, start), _running(dv, start)
         group = cell_day * width + p.variation[cell_vid]
@@ -602,7 +795,7 @@ def _daily_increments(
             new: npt.NDArray[Any]
             old: npt.NDArray[Any]
             if metric.aggregator is Aggregator.UNIQUE:
-                new, old = np.ones(len(cells), np.int64), (c - dc > 0).astype(np.int64)
+                new, old = np.ones(len(cell_vid), np.int64), (c - dc > 0).astype(np.int64)
             elif metric.aggregator is Aggregator.COUNT:
                 new, old = c, c - dc
             elif metric.field == "revenue":
@@ -622,20 +815,26 @@ def _daily_increments(
     return out
 
 
-def count_daily(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> list[tuple[int, Counts]]:
+def count_daily(
+    con: duckdb.DuckDBPyConnection,
+    spec: CountingSpec,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    key_bits: int = 64,
+) -> list[tuple[int, Counts]]:
     """Cumulative `Counts` at the end of each UTC day (epoch ms of the day's end), oldest first.
 
     Computed from per-visitor, per-day increments: one pass over the conversions that count, not
-    one recount per day.
+    one recount per day. ``batch_rows`` and ``key_bits`` are for tests, as in `count_segments`.
     """
-    p = prepare(con, spec)
+    p = prepare(con, spec, key_bits=key_bits)
     new_visitors: dict[int, dict[str, list[int]]] = {}
     for day, variation, n, several in con.execute(
         f"SELECT first_ts // {DAY_MS}, variation_id, count(*), count(*) FILTER (WHERE multiple) "
         "FROM assigned GROUP BY ALL"
     ).fetchall():
         new_visitors.setdefault(int(day), {})[variation] = [int(n), int(several)]
-    increments = _daily_increments(spec, p)
+    increments = _daily_increments(spec, p, _cells(con, spec, p, batch_rows))
     days = sorted(set(new_visitors) | set(increments))
     if not days:
         return []
