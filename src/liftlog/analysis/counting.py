@@ -331,7 +331,7 @@ def _column(table: pa.Table | pa.RecordBatch, name: str, dtype: Any) -> npt.NDAr
 #: Rows per record batch read from DuckDB: what reading hits holds at once, however many there are.
 BATCH_ROWS = 1 << 20
 #: DuckDB's memory while counting; beyond it, its joins and aggregates spill to disk.
-MEMORY_LIMIT = "2GB"
+MEMORY_LIMIT = "1GB"
 
 
 def prepare(
