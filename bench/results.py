@@ -74,11 +74,12 @@ def build(lake: Path, visitors: int, events: int) -> None:
                'w0:1:' || i AS rawlog_position, '1' AS account_id
         FROM range({visitors}) t(i)
     """
-    # Conversions go to pseudo-random visitors. Every 100th row repeats the row before it (same
-    # visitor, event, uuid, timestamp and revenue): a resent event, 1% duplicates.
+    # Conversions go to pseudo-random visitors. Every 101st row repeats the row before it (same
+    # visitor, event, uuid, timestamp and revenue): a resent event, 1% duplicates, of every event
+    # (with every 100th, all of them would be of the 4th event, which no metric counts).
     conversions_sql = f"""
         WITH base AS (
-            SELECT i, CASE WHEN i % 100 = 99 THEN i - 1 ELSE i END AS j
+            SELECT i, CASE WHEN i % 101 = 100 THEN i - 1 ELSE i END AS j
             FROM range({conversions}) t(i)
         )
         SELECT 'day' AS date, 'c' || j AS uuid,
