@@ -314,3 +314,20 @@ def test_each_day_of_count_daily_is_a_count_up_to_that_day(tmp_path: Path) -> No
                 )  # fmt: skip
                 assert g.sum == pytest.approx(w.sum) and g.sum_sq == pytest.approx(w.sum_sq)
                 assert g.value == pytest.approx(w.value)
+
+
+def test_revenue_sums_beyond_int64_stay_exact_across_batches(tmp_path: Path) -> None:
+    huge = 2**62  # two of them overflow int64: the running sums must switch to Python ints
+    visitors = [
+        decision("h1", "301", T0 + H, "d1"),
+        conversion("h1", T0 + 2 * H, "c1", revenue=huge),
+        conversion("h1", T0 + 3 * H, "c2", revenue=huge),
+        conversion("h1", T0 + 4 * H, "c3", revenue=huge),
+        conversion("h1", T0 + 4 * H, "c3", revenue=huge),  # a duplicate
+    ]
+    settings = build_lake(tmp_path, visitors)
+    con = connect(settings.lake_dir)
+    for batch_rows in (1, 1_000):
+        revenue = count_segments(con, SPEC, None, batch_rows=batch_rows)[None].metrics[2]["301"]
+        assert revenue.sum == revenue.revenue == 3 * huge
+        assert revenue.sum_sq == (3 * huge) ** 2
