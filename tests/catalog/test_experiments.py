@@ -98,6 +98,7 @@ def test_experiments_create_returns_rest_shape(catalog: Catalog, project: Projec
         ),
         ({"metrics": [{"aggregator": "count"}]}, InvalidInput, "$.metrics[0].event_id"),
         ({"metrics": [{"event_id": 999_999}]}, Unprocessable, "$.metrics[0].event_id"),
+        ({"metrics": [{"event_id": 999_999}] * 51}, Unprocessable, "$.metrics"),
         (
             {"audience_conditions": '["and", {"audience_id": 999999}]'},
             Unprocessable,

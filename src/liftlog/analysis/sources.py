@@ -29,6 +29,9 @@ def connect(lake_dir: Path, threads: int | None = None) -> duckdb.DuckDBPyConnec
     # No query here depends on the order rows come out in without an ORDER BY; letting DuckDB
     # drop it allows parallel result collection.
     con.execute("SET preserve_insertion_order = false")
+    # What DuckDB spills past its memory limit goes under the data directory, not the cwd.
+    spill = lake_dir.parent / "tmp" / "duckdb"
+    con.execute("SET temp_directory = ?", [str(spill)])
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}")
     for name, schema in SCHEMAS.items():

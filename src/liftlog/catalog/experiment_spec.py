@@ -106,10 +106,16 @@ def _child(check: Checker, item: object, i: int) -> Checker:
     return Checker(item, f"{check.at('variations')}[{i}]", parent=check)
 
 
+#: Metrics an experiment may have (counting keys the distinct metric events in a 64-bit mask).
+MAX_METRICS = 50
+
+
 def read_metrics(check: Checker) -> list[MetricSpec] | None:
     items = check.array("metrics")
     if items is None:
         return None
+    if len(items) > MAX_METRICS:
+        check.breaks(check.at("metrics"), f"may hold at most {MAX_METRICS} metrics")
     out: list[MetricSpec] = []
     for i, item in enumerate(items):
         m = Checker(item, f"{check.at('metrics')}[{i}]", parent=check)
