@@ -28,18 +28,12 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-from deltalake import DeltaTable
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from liftlog.catalog.datafile import build_datafile
 from liftlog.catalog.store import Catalog
 from liftlog.catalog.users import Users
 from liftlog.errors import NotFound
-from liftlog.lake.schema import TABLES
-from liftlog.lake.status import rawlog_status
 from liftlog.rules.decision import DatafileIndex, variation_for
 from liftlog.settings import Settings
 
@@ -312,6 +306,11 @@ def remove(settings: Settings, catalog_url: str) -> Removed:
 
     Raises `FileNotFoundError` when this data directory has no demo.
     """
+    # The lake's modules (Delta, Arrow) are imported here rather than with this module: the
+    # server imports it at every start with ``--demo`` and never needs them.
+    from liftlog.lake.erase import delete_project_rows
+    from liftlog.lake.status import rawlog_status
+
     marker = read_marker(settings)
     if marker is None:
         raise FileNotFoundError(f"no demo in {settings.data_dir}")
@@ -319,23 +318,6 @@ def remove(settings: Settings, catalog_url: str) -> Removed:
     # NotFound: a removal that stopped before the lake's rows were gone
     with Catalog.open(catalog_url) as catalog, contextlib.suppress(NotFound):
         catalog.projects.delete(project_id)
-    tables = [t for t in TABLES if t != "rejects"]  # a reject has no project
-    deleted = sum(_delete_rows(settings.lake_dir / t, project_id) for t in tables)
+    deleted = delete_project_rows(settings.lake_dir, project_id)
     (settings.data_dir / DEMO_FILE).unlink()
     return Removed(project_id, deleted, rawlog_status(settings)["pending_bytes"])
-
-
-def _delete_rows(path: Path, project_id: int, attempts: int = 20) -> int:
-    """Delete the project's rows; retried when the loader commits at the same moment."""
-    for attempt in range(attempts):
-        try:
-            table = DeltaTable(str(path))
-        except TableNotFoundError:
-            return 0
-        try:
-            metrics = table.delete(f"project_id = '{project_id}'")
-        except CommitFailedError:
-            time.sleep(0.2 * (attempt + 1))
-            continue
-        return int(metrics.get("num_deleted_rows") or 0)
-    raise RuntimeError(f"could not delete the demo's rows from {path}: the table kept changing")

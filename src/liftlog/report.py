@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from liftlog.analysis.counting import Counts, MetricCounts
+from liftlog.analysis.counts import Counts, MetricCounts
+from liftlog.methods import METHODS
 from liftlog.rules.counting import CountingSpec, MetricSpec
 from liftlog.stats import (
     BayesianComparison,
@@ -33,8 +34,6 @@ from liftlog.stats import (
     msprt,
     srm_check,
 )
-
-METHODS = ("sequential", "fixed", "bayesian")
 
 
 @dataclass(frozen=True, slots=True)

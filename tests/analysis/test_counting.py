@@ -14,10 +14,10 @@ from liftlog.analysis.counting import (
     count,
     count_daily,
     count_segments,
-    merge_counts,
     prepare,
     stream_hits,
 )
+from liftlog.analysis.counts import merge_counts
 from liftlog.analysis.sources import connect
 from liftlog.rules.counting import Aggregator, CountingSpec, MetricSpec
 from tests.analysis.lakes import T0, H, build_lake, conversion, decision

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from liftlog.analysis.counting import Counts, count, count_daily
+from liftlog.analysis.counting import count, count_daily
+from liftlog.analysis.counts import Counts
 from liftlog.analysis.sources import connect
 from liftlog.report import Arm, build_results, build_timeseries, results_csv
 from liftlog.rules.counting import CountingSpec

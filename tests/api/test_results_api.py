@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from liftlog.api.results import ResultsAPI
+from liftlog.api.reports import Reports
 from liftlog.lake.loader import Loader
 from liftlog.rawlog.record import Endpoint, RawRecord, encode_frame
 from liftlog.rawlog.writer import SegmentWriter
@@ -97,13 +97,13 @@ def test_freshness_estimates_the_events_still_waiting(tmp_path: Path) -> None:
     frame = encode_frame(RawRecord(received_ms=1, endpoint=Endpoint.V1_EVENTS, body=body))
     writer = SegmentWriter(settings.rawlog_dir / "w0", settings.segment_bytes)
     writer.write(frame * 4)
-    api = ResultsAPI(settings, lambda: None, ())  # type: ignore[arg-type,return-value]
-    assert api.freshness()["events_waiting_estimate"] is None  # nothing loaded: no rate yet
-    assert api.freshness()["raw_log_bytes_waiting"] == 4 * len(frame)
+    reports = Reports(settings, lambda: None)  # type: ignore[arg-type,return-value]
+    assert reports.freshness()["events_waiting_estimate"] is None  # nothing loaded: no rate yet
+    assert reports.freshness()["raw_log_bytes_waiting"] == 4 * len(frame)
     Loader(settings).drain()
     writer.write(frame * 6)
     writer.close()
-    fresh = api.freshness()
+    fresh = reports.freshness()
     assert fresh["is_complete"] is False
     assert fresh["raw_log_bytes_waiting"] == 6 * len(frame)
     assert fresh["events_waiting_estimate"] == 6

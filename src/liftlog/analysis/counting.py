@@ -27,7 +27,7 @@ One results computation is three DuckDB queries and some column arithmetic:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -38,9 +38,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from liftlog.analysis.counts import Counts, Number, counts_from, empty_counts
 from liftlog.rules.counting import Aggregator, CountingSpec
 
-Number = int | float
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
 
@@ -48,58 +48,6 @@ Floats = npt.NDArray[np.float64]
 #: sums in float64) can be used for them; larger ones take an int64 or Python-int path.
 _EXACT_FLOAT = 2**52
 _SAFE_INT64 = 2**62
-
-
-@dataclass(frozen=True, slots=True)
-class MetricCounts:
-    """One metric in one variation: conversions and the metric's per-visitor moments.
-
-    ``n`` is the variation's visitors; ``sum``, ``sum_sq`` and ``nonzero`` are over the
-    per-visitor values of the metric's aggregator (1 for a converter with ``unique``, their
-    conversions with ``count``, their revenue or value with ``sum``).
-    """
-
-    n: int
-    sum: Number
-    sum_sq: Number
-    nonzero: int
-    unique_conversions: int
-    total_conversions: int
-    revenue: int
-    value: float
-
-
-@dataclass(frozen=True, slots=True)
-class Counts:
-    visitors: dict[str, int]
-    multiple_exposures: dict[str, int]
-    #: ``metrics[i][variation_id]`` for the spec's i-th metric.
-    metrics: tuple[dict[str, MetricCounts], ...]
-
-
-def merge_counts(spec: CountingSpec, parts: Iterable[Counts]) -> Counts:
-    """The counts of the union of disjoint sets of visitors (the segments of one experiment):
-    every field is a sum, so the whole experiment's counts need no second pass over the lake."""
-    total = empty_counts(spec)
-    for part in parts:
-        total = Counts(
-            {v: total.visitors[v] + part.visitors[v] for v in total.visitors},
-            {v: total.multiple_exposures[v] + part.multiple_exposures[v]
-             for v in total.multiple_exposures},
-            tuple(
-                {v: _add(mine[v], theirs[v]) for v in mine}
-                for mine, theirs in zip(total.metrics, part.metrics, strict=True)
-            ),
-        )  # fmt: skip
-    return total
-
-
-def _add(a: MetricCounts, b: MetricCounts) -> MetricCounts:
-    return MetricCounts(
-        a.n + b.n, a.sum + b.sum, a.sum_sq + b.sum_sq, a.nonzero + b.nonzero,
-        a.unique_conversions + b.unique_conversions, a.total_conversions + b.total_conversions,
-        a.revenue + b.revenue, a.value + b.value,
-    )  # fmt: skip
 
 
 def bounds(column: str, intervals: tuple[tuple[int, int | None], ...]) -> str:
@@ -519,11 +467,6 @@ def count(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> Counts:
     return count_segments(con, spec, None).get(None) or empty_counts(spec)
 
 
-def empty_counts(spec: CountingSpec) -> Counts:
-    """No visitors in any variation: what an experiment that saw no traffic yet counts."""
-    return _counts(spec, {}, {})
-
-
 class _IntSums:
     """Exact running sums of integers by index: int64 while they must fit, Python ints beyond."""
 
@@ -610,50 +553,12 @@ def count_segments(
         groups = {v: s * width + i for i, v in enumerate(spec.variation_ids)}
         if not any(visitors[g] for g in groups.values()):
             continue
-        out[segment_value] = _counts(
+        out[segment_value] = counts_from(
             spec,
             {v: (visitors[g], several[g]) for v, g in groups.items()},
             {(i, v): per[g] for i, per in enumerate(rows) for v, g in groups.items()},
         )
     return out
-
-
-def _number(value: Number | None, as_float: bool) -> Number:
-    if value is None:
-        return 0.0 if as_float else 0
-    return float(value) if as_float else int(value)
-
-
-def _counts(
-    spec: CountingSpec,
-    visitors: dict[str, tuple[int, int]],
-    rows: dict[tuple[int, str], tuple[Any, ...]],
-) -> Counts:
-    n_of = {v: visitors.get(v, (0, 0))[0] for v in spec.variation_ids}
-    metrics = []
-    for index, metric in enumerate(spec.metrics):
-        as_float = metric.field == "value"
-        per_variation = {}
-        for variation in spec.variation_ids:
-            s, ss, nonzero, unique, total, revenue, value = rows.get(
-                (index, variation), (0, 0, 0, 0, 0, 0, 0.0)
-            )
-            per_variation[variation] = MetricCounts(
-                n=n_of[variation],
-                sum=_number(s, as_float),
-                sum_sq=_number(ss, as_float),
-                nonzero=int(nonzero),
-                unique_conversions=int(unique),
-                total_conversions=int(total),
-                revenue=int(revenue),
-                value=float(value),
-            )
-        metrics.append(per_variation)
-    return Counts(
-        visitors=n_of,
-        multiple_exposures={v: visitors.get(v, (0, 0))[1] for v in spec.variation_ids},
-        metrics=tuple(metrics),
-    )
 
 
 DAY_MS = 86_400_000
@@ -850,5 +755,5 @@ def count_daily(
             for i, d in enumerate(delta):
                 total[i] += d or 0
         rows = {k: tuple(v) for k, v in totals.items()}
-        out.append(((day + 1) * DAY_MS, _counts(spec, dict(visitors), rows)))
+        out.append(((day + 1) * DAY_MS, counts_from(spec, dict(visitors), rows)))
     return out

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from liftlog.cli.base import catalog_options, json_option, main, open_catalog
-from liftlog.report import METHODS
+from liftlog.methods import METHODS
 from liftlog.settings import Settings
 
 
@@ -21,7 +21,8 @@ from liftlog.settings import Settings
 def results(experiment_id: int, method: str, segment: str | None, data_dir: Path,
             database_url: str | None, as_json: bool) -> None:  # fmt: skip
     """An experiment's results: visitors, conversions, improvement and significance."""
-    from liftlog.analysis.counting import count_segments, empty_counts
+    from liftlog.analysis.counting import count_segments
+    from liftlog.analysis.counts import empty_counts
     from liftlog.analysis.sources import connect
     from liftlog.analysis.spec import counting_spec
     from liftlog.report import Arm, build_results, results_text
@@ -56,7 +57,7 @@ def explain(visitor_id: str, experiment_id: int, data_dir: Path, database_url: s
     from liftlog.analysis.explain import timeline
     from liftlog.analysis.sources import connect
     from liftlog.analysis.spec import counting_spec
-    from liftlog.api.results import event_json
+    from liftlog.api.reports import event_json
 
     with open_catalog(data_dir, database_url) as catalog:
         spec = counting_spec(catalog, experiment_id)

@@ -41,7 +41,6 @@ def serve(
 
     from liftlog import demo as demo_module
     from liftlog.catalog.store import Catalog, default_url
-    from liftlog.lake.loader import run_loader_process
 
     settings = Settings(data_dir=data_dir.resolve(), database_url=database_url or None)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -54,7 +53,7 @@ def serve(
     if not no_loader:
         ctx = multiprocessing.get_context("spawn")
         loader = ctx.Process(
-            target=run_loader_process, args=(settings, os.getpid()), name="liftlog-loader"
+            target=_run_loader, args=(settings, os.getpid()), name="liftlog-loader"
         )
         loader.start()
     base = f"http://{host}:{port}"
@@ -84,6 +83,14 @@ def serve(
         if loader is not None:
             loader.terminate()  # SIGTERM: the loader finishes its batch and exits
             loader.join(30)
+
+
+def _run_loader(settings: Settings, parent_pid: int) -> None:
+    """The loader process's entry. The loader's modules (Arrow, Delta) are imported in that
+    process alone: the server's never needs them."""
+    from liftlog.lake.loader import run_loader_process
+
+    run_loader_process(settings, parent_pid)
 
 
 def _loopback(host: str) -> str:

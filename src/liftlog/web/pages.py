@@ -1,7 +1,7 @@
 """The web pages under ``/ui``: sign-in, projects, experiments, results, the event debugger.
 
 Server-rendered HTML (Jinja2, autoescaped) over the same computation as the results API
-(`liftlog.api.results.ResultsAPI`): a page never computes a number the API would not return.
+(`liftlog.api.reports.Reports`): a page never computes a number the API would not return.
 Pages need a signed-in user (`liftlog user create`); a user sees the projects of their account.
 Everything is served from here — CSS, charts (inline SVG) — so the pages work with no network
 and no JavaScript.
@@ -22,10 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from liftlog.analysis.counting import count_daily
-from liftlog.analysis.explain import events_by_uuid, rejected_mentions, visitor_events
-from liftlog.analysis.sources import connect
-from liftlog.api.results import ResultsAPI, event_json
+from liftlog.api.results import ResultsAPI
 from liftlog.catalog.models import Experiment, Project
 from liftlog.catalog.store import Catalog
 from liftlog.catalog.users import User, Users
@@ -37,8 +34,7 @@ from liftlog.errors import (
     Problem,
     Unauthorized,
 )
-from liftlog.report import METHODS, build_timeseries, results_csv
-from liftlog.rules.dispositions import dispositions
+from liftlog.methods import METHODS
 from liftlog.settings import Settings
 from liftlog.web import views
 from liftlog.web.session import Session, Sessions, csrf_ok, load_secret
@@ -54,11 +50,6 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "cache-control": "no-store",
 }
-
-
-def _query(params: dict[str, str]) -> Request:
-    """A request carrying only `params`, for the results API's helpers that read a query."""
-    return Request({"type": "http", "query_string": urlencode(params).encode(), "headers": []})
 
 
 def _int(raw: str | None, name: str) -> int | None:
@@ -239,9 +230,10 @@ class WebPages:
         def compute() -> list[dict[str, Any]]:
             found = self.catalog().experiments.list(project.id, 1, 100).items
             rows = []
+            reports = self.api.reports
             for e in found:
-                spec, _, _ = self.api._experiment(e.id)
-                doc = self.api._results(e.id, _query({}))
+                spec, _, _ = reports.experiment(e.id)
+                doc = reports.results(e.id)
                 now_ms = int(self.clock() * 1000)
                 days = sum((end or now_ms) - start for start, end in spec.intervals) / 86_400_000
                 rows.append(
@@ -266,14 +258,11 @@ class WebPages:
         params = self._params(request)
 
         def compute() -> tuple[dict[str, Any], dict[str, Any] | None]:
-            doc = self.api._results(experiment.id, _query(params))
+            reports = self.api.reports
+            doc = reports.results(experiment.id, params["method"], params["segment"] or None)
             series = None
             if doc["metrics"]:
-                spec, arms, level = self.api._experiment(experiment.id)
-                daily = count_daily(connect(self.api.lake), spec)
-                series = build_timeseries(
-                    spec, arms, daily, metric_index=0, method=params["method"], level=level
-                )
+                series = reports.timeseries(experiment.id, params["method"], 0)
             return doc, series
 
         doc, series = await run_in_threadpool(compute)
@@ -307,10 +296,15 @@ class WebPages:
         user = self._user(request)
         experiment, _ = self._experiment(user, int(request.path_params["experiment_id"]))
         params = self._params(request)
-        doc = await run_in_threadpool(self.api._results, experiment.id, _query(params))
+        reports = self.api.reports
+        text = await run_in_threadpool(
+            lambda: reports.csv(
+                reports.results(experiment.id, params["method"], params["segment"] or None)
+            )
+        )
         disposition = f'attachment; filename="experiment-{experiment.id}.csv"'
         return Response(
-            results_csv(doc), media_type="text/csv",
+            text, media_type="text/csv",
             headers={**SECURITY_HEADERS, "content-disposition": disposition},
         )  # fmt: skip
 
@@ -342,22 +336,16 @@ class WebPages:
     ) -> tuple[list[tuple[Experiment, list[dict[str, Any]]]], list[Any]]:
         """The visitor `q`'s events, or, if `q` is an event uuid, its visitors' events, as they
         count in `experiment` or in each of the user's experiments that decided them."""
-        con = connect(self.api.lake)
-        stored = visitor_events(con, q)
-        if not stored:
-            visitors = {e.visitor_id for e in events_by_uuid(con, q) if e.visitor_id is not None}
-            stored = [e for v in sorted(visitors) for e in visitor_events(con, v)]
+        reports = self.api.reports
+        stored, rejected = reports.stored(q)
         if experiment is not None:
             chosen = [experiment]
         else:
             named = {e.experiment_id for e in stored if e.experiment_id}
             named |= {exp for e in stored for exp, _ in e.experiments}
             chosen = [found for i in sorted(named, key=_numeric) if (found := self._own(user, i))]
-        timelines = []
-        for exp in chosen:
-            spec, _, _ = self.api._experiment(exp.id)
-            timelines.append((exp, [event_json(d) for d in dispositions(stored, spec)]))
-        return timelines, rejected_mentions(con, q)
+        timelines = [(exp, reports.judged(stored, exp.id)) for exp in chosen]
+        return timelines, rejected
 
     def _own(self, user: User, experiment_id: str) -> Experiment | None:
         """The experiment with this id if it is the user's, else None (others' do not exist)."""

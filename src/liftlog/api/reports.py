@@ -1,0 +1,199 @@
+"""What the results routes, the pages and the command line compute from the catalog and the lake.
+
+Results, timeseries, a visitor's timeline and why an event did or did not count, as the JSON
+documents the results API returns. This module brings in the analysis stack (DuckDB, Arrow,
+NumPy, SciPy: about 100 MiB of memory), so the HTTP layer imports it on the first request that
+needs it (`liftlog.api.results.ResultsAPI.reports`): a server that only collects events, and
+the loader it starts, never load it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from liftlog.analysis.counting import count_daily, count_segments
+from liftlog.analysis.counts import empty_counts, merge_counts
+from liftlog.analysis.explain import events_by_uuid, rejected_mentions, visitor_events
+from liftlog.analysis.sources import connect
+from liftlog.analysis.spec import counting_spec
+from liftlog.catalog.store import Catalog
+from liftlog.errors import InvalidInput, Problem
+from liftlog.lake.status import rawlog_status, table_status
+from liftlog.report import Arm, build_results, build_timeseries, results_csv
+from liftlog.rules.counting import CountingSpec, describe
+from liftlog.rules.dispositions import Disposition, StoredEvent, dispositions
+from liftlog.settings import Settings
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def event_json(d: Disposition) -> dict[str, Any]:
+    e: StoredEvent = d.event
+    return {
+        "kind": e.kind,
+        "uuid": e.uuid,
+        "entity_id": e.entity_id,
+        "key": e.event_key,
+        "timestamp": e.timestamp_raw,
+        "time": iso(e.timestamp),
+        "received": iso(e.received),
+        "experiment_id": e.experiment_id,
+        "variation_id": e.variation_id,
+        "revenue": e.revenue,
+        "value": e.value,
+        "source": e.source,
+        "rawlog_position": e.position,
+        "disposition": d.reason.value,
+        "counted_for_variation": d.variation_id,
+        "reason": describe(d.reason),
+        "notes": [{"code": n.value, "reason": describe(n)} for n in d.notes],
+    }
+
+
+def reject_json(row: dict[str, Any]) -> dict[str, Any]:
+    received = row["process_timestamp"]
+    return {
+        "received": received.isoformat() if received is not None else None,
+        "endpoint": row["endpoint"],
+        "disposition": "rejected_at_load",
+        "reason": row["reason"],
+        "detail": row["detail"],
+        "rawlog_position": row["rawlog_position"],
+    }
+
+
+class Reports:
+    def __init__(self, settings: Settings, catalog: Callable[[], Catalog]) -> None:
+        self.settings = settings
+        self.catalog = catalog
+
+    def experiment(self, experiment_id: int) -> tuple[CountingSpec, list[Arm], float]:
+        """The experiment's counting spec, its arms, and its project's significance level."""
+        catalog = self.catalog()
+        experiment = catalog.experiments.get(experiment_id)
+        project = catalog.projects.get(experiment.project_id)
+        arms = [Arm(str(v.variation_id), v.name or v.key, v.weight) for v in experiment.variations]
+        return counting_spec(catalog, experiment_id), arms, project.confidence_threshold
+
+    def freshness(self) -> dict[str, Any]:
+        con = connect(self.settings.lake_dir)
+        [(latest,)] = con.execute(
+            "SELECT max(t) FROM (SELECT max(process_timestamp) AS t FROM decisions "
+            "UNION ALL SELECT max(process_timestamp) FROM conversions)"
+        ).fetchall()
+        raw = rawlog_status(self.settings)
+        pending, loaded = raw["pending_bytes"], raw["bytes"] - raw["pending_bytes"]
+        estimate = None
+        if pending and loaded:  # events per raw-log byte so far, times the bytes still waiting
+            rows = sum(table_status(self.settings, t)["rows"] for t in ("decisions", "conversions"))
+            estimate = round(pending * rows / loaded) if rows else None
+        return {
+            "latest_event_received": None if latest is None else latest.isoformat(),
+            "raw_log_bytes_waiting": pending,
+            "events_waiting_estimate": estimate,
+            "is_complete": pending == 0,
+        }
+
+    def results(
+        self,
+        experiment_id: int,
+        method: str = "sequential",
+        segment: str | None = None,
+        baseline: str | None = None,
+    ) -> dict[str, Any]:
+        spec, arms, level = self.experiment(experiment_id)
+        if baseline is not None and baseline not in spec.variation_ids:
+            raise InvalidInput(
+                "Unknown baseline.", [Problem("query.baseline_variation_id", "not a variation")]
+            )
+        by_segment = count_segments(connect(self.settings.lake_dir), spec, segment)
+        if segment:  # segments split the visitors: their sum is the whole experiment
+            overall = merge_counts(spec, by_segment.values())
+        else:
+            overall = by_segment.get(None) or empty_counts(spec)
+        doc = build_results(spec, arms, overall, method=method, level=level, baseline_id=baseline)
+        doc["freshness"] = self.freshness()
+        doc["running_intervals"] = [
+            {"start": iso(start), "end": iso(end)} for start, end in spec.intervals
+        ]
+        if segment:
+            doc["segment"] = segment
+            doc["segments"] = [
+                {
+                    "value": value,
+                    **build_results(
+                        spec, arms, counts, method=method, level=level, baseline_id=baseline
+                    ),
+                }
+                for value, counts in sorted(by_segment.items(), key=_segment_order)
+            ]
+        return doc
+
+    @staticmethod
+    def csv(doc: dict[str, Any]) -> str:
+        """`results`' document as CSV."""
+        return results_csv(doc)
+
+    def timeseries(self, experiment_id: int, method: str, metric: int) -> dict[str, Any]:
+        """Cumulative results per day of the ``metric``-th metric (0: the primary)."""
+        spec, arms, level = self.experiment(experiment_id)
+        if not 0 <= metric < len(spec.metrics):
+            raise InvalidInput("Unknown metric.", [Problem("query.metric", "out of range")])
+        daily = count_daily(connect(self.settings.lake_dir), spec)
+        return build_timeseries(spec, arms, daily, metric_index=metric, method=method, level=level)
+
+    def timeline(self, experiment_id: int, visitor_id: str) -> dict[str, Any]:
+        """Every stored event of the visitor and how it counts in the experiment."""
+        spec, _, _ = self.experiment(experiment_id)
+        con = connect(self.settings.lake_dir)
+        events = dispositions(visitor_events(con, visitor_id), spec)
+        return {
+            "visitor_id": visitor_id,
+            "experiment_id": spec.experiment_id,
+            "events": [event_json(d) for d in events],
+            "rejected": [reject_json(r) for r in rejected_mentions(con, visitor_id)],
+        }
+
+    def explain(self, experiment_id: int, uuid: str) -> dict[str, Any]:
+        """How the events with this uuid count in the experiment."""
+        spec, _, _ = self.experiment(experiment_id)
+        con = connect(self.settings.lake_dir)
+        mine = events_by_uuid(con, uuid)
+        visitors = {e.visitor_id for e in mine if e.visitor_id is not None}
+        explained = [
+            d
+            for v in sorted(visitors)
+            for d in dispositions(visitor_events(con, v), spec)
+            if d.event.uuid == uuid
+        ]
+        return {
+            "uuid": uuid,
+            "experiment_id": spec.experiment_id,
+            "events": [event_json(d) for d in explained],
+            "rejected": [reject_json(r) for r in rejected_mentions(con, uuid)],
+        }
+
+    def stored(self, q: str) -> tuple[list[StoredEvent], list[dict[str, Any]]]:
+        """The visitor ``q``'s stored events or, if ``q`` is an event uuid, its visitors'; and
+        the rejected records that mention ``q``."""
+        con = connect(self.settings.lake_dir)
+        events = visitor_events(con, q)
+        if not events:
+            visitors = {e.visitor_id for e in events_by_uuid(con, q) if e.visitor_id is not None}
+            events = [e for v in sorted(visitors) for e in visitor_events(con, v)]
+        return events, rejected_mentions(con, q)
+
+    def judged(self, events: list[StoredEvent], experiment_id: int) -> list[dict[str, Any]]:
+        """``events`` as `event_json`, with how each counts in the experiment."""
+        spec, _, _ = self.experiment(experiment_id)
+        return [event_json(d) for d in dispositions(events, spec)]
+
+
+def _segment_order(item: tuple[str | None, Any]) -> tuple[bool, str]:
+    return (item[0] is None, item[0] or "")
