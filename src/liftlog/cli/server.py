@@ -85,9 +85,26 @@ def serve(
             loader.join(30)
 
 
+#: Allocator settings for the loader's process, set before Arrow and Delta load (their own
+#: settings win): give freed memory back to the system at once instead of keeping it for reuse.
+#: Delta's writer (jemalloc) and Arrow (mimalloc) otherwise hold on to what each batch and
+#: compaction freed: ``bench/loader_memory.py`` (700k events, drain then compaction) measured a
+#: peak RSS of 333-338 MiB with these against 411-412 MiB without, draining as fast.
+LOADER_ALLOCATOR = {
+    "_RJEM_MALLOC_CONF": "dirty_decay_ms:0,muzzy_decay_ms:0",
+    "MIMALLOC_PURGE_DELAY": "0",
+}
+
+
+def _loader_allocators() -> None:
+    for name, value in LOADER_ALLOCATOR.items():
+        os.environ.setdefault(name, value)
+
+
 def _run_loader(settings: Settings, parent_pid: int) -> None:
     """The loader process's entry. The loader's modules (Arrow, Delta) are imported in that
     process alone: the server's never needs them."""
+    _loader_allocators()
     from liftlog.lake.loader import run_loader_process
 
     run_loader_process(settings, parent_pid)
@@ -136,6 +153,7 @@ def _start_demo(settings: Settings, catalog_url: str, reach: str, base: str) -> 
 @click.option("--once", is_flag=True, help="Load what is in the raw log now, then exit.")
 def load(data_dir: Path, once: bool) -> None:
     """Move raw-log records into the lake's Delta tables (the server does this by itself)."""
+    _loader_allocators()
     from liftlog.lake.loader import Loader
 
     loader = Loader(Settings(data_dir=data_dir.resolve()))
