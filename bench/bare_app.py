@@ -10,6 +10,7 @@ decoding, framing, the group commit with its ``fdatasync``, and the loader besid
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 RESPONSE_START = {"type": "http.response.start", "status": 204, "headers": []}
@@ -43,13 +44,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    # The same arguments `liftlog serve` passes to uvicorn.run (see liftlog.cli.serve).
+    # The same arguments `liftlog serve` passes to uvicorn.run (see liftlog.cli.serve); several
+    # workers need the app by its import name.
     uvicorn.run(
-        app,
+        "bare_app:app" if args.workers > 1 else app,
+        app_dir=str(Path(__file__).parent),
         host=args.host,
         port=args.port,
-        workers=1,
+        workers=args.workers,
         loop="uvloop",
         http="httptools",
         access_log=False,

@@ -13,7 +13,8 @@ liftlog/bare. Figures:
   0.5 s while under load; ``--sustained`` adds 60 s of wrk load on liftlog for it.
 
 A third column, ``liftlog serve --no-loader``, shows what the loader's share of the two cores
-costs the server (``--skip-no-loader`` leaves it out).
+costs the server (``--skip-no-loader`` leaves it out). ``--workers N`` runs every server, the
+bare app's included, with N worker processes (``liftlog serve --workers N``).
 
 Before the servers, the script times 200 appends of 4 KiB + ``fdatasync`` in the data
 directory's file system, as the raw log does them: every durable request waits for at least one
@@ -24,7 +25,7 @@ latency is a floor under every percentile.
 Usage::
 
     .venv/bin/python bench/ingest.py [--duration S] [--sustained] [--skip-no-loader]
-                                     [--connections C]
+                                     [--connections C] [--workers N]
 
 Needs ``wrk`` (Debian: ``apt-get install wrk``). Every load phase is bounded in time; the servers
 are stopped at the end, and the data directory is a temporary one, removed afterwards.
@@ -471,6 +472,7 @@ def main() -> None:
     parser.add_argument(
         "--connections", type=int, default=CONNECTIONS, help="wrk connections (default 64)"
     )
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     args = parser.parse_args()
     globals()["CONNECTIONS"] = args.connections
     if shutil.which("wrk") is None:
@@ -488,11 +490,14 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         runs = {}
         port = free_port()
+        workers = ["--workers", str(args.workers)]
         bare_cmd = [sys.executable, str(ROOT / "bench" / "bare_app.py"), "--port", str(port)]
+        bare_cmd += workers
         runs["bare"] = measure("bare", bare_cmd, port, bodies, args)
         port = free_port()
         data = tmp / "data"
         serve = [str(BIN / "liftlog"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        serve += workers
         runs["liftlog"] = measure(
             "liftlog", [*serve, "--data", str(data)], port, bodies, args, args.sustained
         )
@@ -500,10 +505,11 @@ def main() -> None:
         if not args.skip_no_loader:
             port = free_port()
             serve = [str(BIN / "liftlog"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-            cmd = [*serve, "--data", str(tmp / "data-no-loader"), "--no-loader"]
+            cmd = [*serve, *workers, "--data", str(tmp / "data-no-loader"), "--no-loader"]
             runs["liftlog --no-loader"] = measure("liftlog --no-loader", cmd, port, bodies, args)
         print(f"bodies: {sizes}; load average (1 min) before {load_before:.2f}, "
-              f"after {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")  # fmt: skip
+              f"after {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "
+              f"{args.workers} worker(s) per server")  # fmt: skip
         print(f"disk: append + fdatasync of 4 KiB p50 {sync['p50_ms']:.2f} ms, p99 "
               f"{sync['p99_ms']:.2f} ms; so at c{CONNECTIONS} durable requests/s < "
               f"{ceiling:,.0f} (connections / sync p50)")  # fmt: skip
