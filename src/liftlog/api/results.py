@@ -101,19 +101,18 @@ class ResultsAPI:
         segment = request.query_params.get("segment") or None
         baseline = request.query_params.get("baseline_variation_id") or None
 
-        def compute() -> dict[str, Any] | str:
-            doc = self.reports.results(experiment_id, method, segment, baseline)
-            if request.query_params.get("format") == "csv":
-                return self.reports.csv(doc)
-            return doc
-
-        found = await run_in_threadpool(compute)
-        if isinstance(found, str):
+        # In a worker thread: the first call also imports the analysis stack.
+        doc = await run_in_threadpool(
+            lambda: self.reports.results(experiment_id, method, segment, baseline)
+        )
+        if request.query_params.get("format") == "csv":
             disposition = f'attachment; filename="experiment-{experiment_id}.csv"'
             return Response(
-                found, media_type="text/csv", headers={"content-disposition": disposition}
+                self.reports.csv(doc),
+                media_type="text/csv",
+                headers={"content-disposition": disposition},
             )
-        return JSONResponse(found)
+        return JSONResponse(doc)
 
     async def timeseries(self, request: Request) -> Response:
         self._auth(request)

@@ -296,12 +296,12 @@ class WebPages:
         user = self._user(request)
         experiment, _ = self._experiment(user, int(request.path_params["experiment_id"]))
         params = self._params(request)
-        reports = self.api.reports
-        text = await run_in_threadpool(
-            lambda: reports.csv(
-                reports.results(experiment.id, params["method"], params["segment"] or None)
+        doc = await run_in_threadpool(
+            lambda: self.api.reports.results(
+                experiment.id, params["method"], params["segment"] or None
             )
         )
+        text = self.api.reports.csv(doc)
         disposition = f'attachment; filename="experiment-{experiment.id}.csv"'
         return Response(
             text, media_type="text/csv",
