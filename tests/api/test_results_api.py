@@ -107,3 +107,20 @@ def test_freshness_estimates_the_events_still_waiting(tmp_path: Path) -> None:
     assert fresh["is_complete"] is False
     assert fresh["raw_log_bytes_waiting"] == 6 * len(frame)
     assert fresh["events_waiting_estimate"] == 6
+
+
+@pytest.mark.parametrize("method", ["sequential", "bayesian"])
+def test_the_page_gets_from_one_pass_what_the_api_routes_return(
+    api: Api, world: dict[str, Any], method: str
+) -> None:
+    """Without a segment, `Reports.page` takes the results and the primary metric's timeseries
+    from one `count_daily` pass; they equal the two routes' documents."""
+    experiment_id = world["experiment"]["id"]
+    with api.client(api.read) as r:
+        results = r.get(f"/v2/experiments/{experiment_id}/results", params={"method": method})
+        series = r.get(f"/v2/experiments/{experiment_id}/timeseries", params={"method": method})
+    with api.catalog() as catalog:
+        doc, points = Reports(api.server.settings, lambda: catalog).page(experiment_id, method)
+    assert doc == results.json()
+    assert points == series.json()
+    assert doc["reach"]["total_count"] == 40

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from liftlog.analysis.counting import count_daily, count_segments
-from liftlog.analysis.counts import empty_counts, merge_counts
+from liftlog.analysis.counts import Counts, empty_counts, merge_counts
 from liftlog.analysis.explain import events_by_uuid, rejected_mentions, visitor_events
 from liftlog.analysis.sources import connect
 from liftlog.analysis.spec import counting_spec
@@ -115,14 +115,46 @@ class Reports:
         by_segment = count_segments(connect(self.settings.lake_dir), spec, segment)
         if segment:  # segments split the visitors: their sum is the whole experiment
             overall = merge_counts(spec, by_segment.values())
-        else:
-            overall = by_segment.get(None) or empty_counts(spec)
+            return self._document(spec, arms, level, overall, method, baseline, segment, by_segment)
+        overall = by_segment.get(None) or empty_counts(spec)
+        return self._document(spec, arms, level, overall, method, baseline)
+
+    def page(
+        self, experiment_id: int, method: str = "sequential", segment: str | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """What the results page shows: `results`, and the primary metric's `timeseries` (None
+        without metrics). Without a segment both come from one pass over the lake: the last
+        day's cumulative counts are the whole experiment's."""
+        if segment:
+            doc = self.results(experiment_id, method, segment)
+            series = self.timeseries(experiment_id, method, 0) if doc["metrics"] else None
+            return doc, series
+        spec, arms, level = self.experiment(experiment_id)
+        daily = count_daily(connect(self.settings.lake_dir), spec)
+        overall = daily[-1][1] if daily else empty_counts(spec)
+        doc = self._document(spec, arms, level, overall, method, None)
+        if not doc["metrics"]:
+            return doc, None
+        series = build_timeseries(spec, arms, daily, metric_index=0, method=method, level=level)
+        return doc, series
+
+    def _document(
+        self,
+        spec: CountingSpec,
+        arms: list[Arm],
+        level: float,
+        overall: Counts,
+        method: str,
+        baseline: str | None,
+        segment: str | None = None,
+        by_segment: dict[str | None, Counts] | None = None,
+    ) -> dict[str, Any]:
         doc = build_results(spec, arms, overall, method=method, level=level, baseline_id=baseline)
         doc["freshness"] = self.freshness()
         doc["running_intervals"] = [
             {"start": iso(start), "end": iso(end)} for start, end in spec.intervals
         ]
-        if segment:
+        if segment and by_segment is not None:
             doc["segment"] = segment
             doc["segments"] = [
                 {

@@ -257,15 +257,11 @@ class WebPages:
         experiment, project = self._experiment(user, int(request.path_params["experiment_id"]))
         params = self._params(request)
 
-        def compute() -> tuple[dict[str, Any], dict[str, Any] | None]:
-            reports = self.api.reports
-            doc = reports.results(experiment.id, params["method"], params["segment"] or None)
-            series = None
-            if doc["metrics"]:
-                series = reports.timeseries(experiment.id, params["method"], 0)
-            return doc, series
-
-        doc, series = await run_in_threadpool(compute)
+        doc, series = await run_in_threadpool(
+            lambda: self.api.reports.page(
+                experiment.id, params["method"], params["segment"] or None
+            )
+        )
         names = {vid: v["name"] for vid, v in doc["reach"]["variations"].items()}
         charts = []
         if series is not None:
