@@ -124,3 +124,16 @@ def test_the_page_gets_from_one_pass_what_the_api_routes_return(
     assert doc == results.json()
     assert points == series.json()
     assert doc["reach"]["total_count"] == 40
+
+
+def test_the_overview_is_the_full_results_primary_metric(api: Api, world: dict[str, Any]) -> None:
+    """The experiments list counts the primary metric alone; its figures are the full results'."""
+    experiment_id = world["experiment"]["id"]
+    with api.client(api.read) as r:
+        full = r.get(f"/v2/experiments/{experiment_id}/results").json()
+    with api.catalog() as catalog:
+        overview = Reports(api.server.settings, lambda: catalog).overview(experiment_id)
+    assert len(full["metrics"]) == 2 and len(overview["metrics"]) == 1
+    assert overview["metrics"][0] == full["metrics"][0]
+    for key in ("reach", "sample_ratio_mismatch", "method", "confidence_threshold"):
+        assert overview[key] == full[key], key

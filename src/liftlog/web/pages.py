@@ -233,7 +233,7 @@ class WebPages:
             reports = self.api.reports
             for e in found:
                 spec, _, _ = reports.experiment(e.id)
-                doc = reports.results(e.id)
+                doc = reports.overview(e.id)
                 now_ms = int(self.clock() * 1000)
                 days = sum((end or now_ms) - start for start, end in spec.intervals) / 86_400_000
                 rows.append(
