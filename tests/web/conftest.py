@@ -56,12 +56,12 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-def sign_in(client: httpx.Client, password: str = PASSWORD) -> httpx.Response:
+def sign_in(client: httpx.Client, password: str = PASSWORD, email: str = EMAIL) -> httpx.Response:
     form = client.get("/ui/signin")
     assert form.status_code == 200
     return client.post(
         "/ui/signin",
-        data={"csrf": csrf_of(form.text), "email": EMAIL, "password": password,
+        data={"csrf": csrf_of(form.text), "email": email, "password": password,
               "next": "/ui/projects"},
     )  # fmt: skip
 

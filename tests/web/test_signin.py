@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import httpx
 
 from liftlog.web.throttle import PER_EMAIL
@@ -105,3 +109,48 @@ def test_signin_is_refused_for_a_while_after_repeated_failures(web: Api) -> None
         assert client.get("/ui/projects").status_code == 303
     with httpx.Client(base_url=web.url) as other:  # another email from the same address is fine
         assert sign_in(other).status_code == 303
+
+
+def _cli(web: Api, *args: str, stdin: str = "") -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "liftlog.cli", "user", *args, "--data", str(web.server.data_dir)],
+        input=stdin, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_new_password_ends_the_sessions_signed_in_with_the_old_one(web: Api) -> None:
+    email, old, new = "ben@example.com", "the old passphrase", "the new passphrase"
+    create_user(web.server.data_dir, email, old)
+    emails = [u["email"] for u in json.loads(_cli(web, "list", "--json"))]
+    assert emails.index(EMAIL) < emails.index(email)  # oldest first
+    listed = {u["email"]: u for u in json.loads(_cli(web, "list", "--json"))}
+    assert listed[email]["last_sign_in"] is None
+    with httpx.Client(base_url=web.url) as before, httpx.Client(base_url=web.url) as after:
+        assert sign_in(before, old, email).status_code == 303
+        assert before.get("/ui/projects").status_code == 200
+        changed = _cli(web, "password", "--email", email.upper(), "--password-stdin", stdin=new)
+        assert "new password set" in changed
+        assert before.get("/ui/projects").status_code == 303  # back to the sign-in page
+        assert sign_in(after, old, email).status_code == 401
+        assert sign_in(after, new, email).status_code == 303
+        assert after.get("/ui/projects").status_code == 200
+    listed = {u["email"]: u for u in json.loads(_cli(web, "list", "--json"))}
+    assert listed[email]["last_sign_in"] is not None
+    assert f"{email}  account" in _cli(web, "list")
+
+
+def test_a_new_password_must_be_usable_and_the_user_must_exist(web: Api) -> None:
+    for args, stdin, problem in (
+        (("--email", EMAIL), "short", "$.password"),
+        (("--email", "nobody@example.com"), "long enough passphrase", "no user"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "liftlog.cli", "user", "password", *args, "--password-stdin",
+             "--data", str(web.server.data_dir)],
+            input=stdin, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode != 0 and problem in done.stderr, done.stderr
+    with httpx.Client(base_url=web.url) as client:
+        assert sign_in(client).status_code == 303  # the password stayed as it was

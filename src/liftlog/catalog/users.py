@@ -9,10 +9,15 @@ profile: 64 MiB, 3 passes), about 50 ms per hash: slow enough to make guessing a
 expensive, fast enough for a sign-in form. A wrong email costs the same hash as a wrong password,
 so the time a refusal takes does not tell which of the two was wrong. Hashes made with older
 parameters are rehashed at the next successful sign-in.
+
+A user's ``stamp`` changes with their password hash: a session remembers the stamp it was signed
+in with, so a new password (`Users.set_password`, ``liftlog user password``) ends the sessions
+signed in with the old one.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,7 +29,7 @@ from sqlalchemy.engine import RowMapping
 from liftlog.catalog import schema
 from liftlog.catalog.projects import Accounts
 from liftlog.catalog.repo import Repository, fetch, new_id
-from liftlog.errors import Conflict, InvalidInput, Problem, Unauthorized
+from liftlog.errors import Conflict, InvalidInput, NotFound, Problem, Unauthorized
 
 if TYPE_CHECKING:
     from liftlog.catalog.store import Catalog
@@ -44,6 +49,8 @@ class User:
     email: str
     created: int
     last_sign_in: int | None
+    #: Changes when the password hash does (see the module's docstring); not the hash itself.
+    stamp: str
 
 
 def _user(row: RowMapping) -> User:
@@ -53,6 +60,7 @@ def _user(row: RowMapping) -> User:
         email=row["email"],
         created=row["created"],
         last_sign_in=row["last_sign_in"],
+        stamp=hashlib.sha256(str(row["password_hash"]).encode()).hexdigest()[:16],
     )
 
 
@@ -101,6 +109,23 @@ class Users(Repository):
                 )
             )
             return _user(fetch(conn, U, user_id, "user"))
+
+    def set_password(self, email: str, password: str) -> User:
+        """Give the user with this email a new password; their sessions end."""
+        address = email.strip().lower()
+        _check_password(password)
+        hashed = _hasher.hash(password)
+        with self.transaction() as conn:
+            row = conn.execute(select(U.c.id).where(U.c.email == address)).first()
+            if row is None:
+                raise NotFound(f"no user {address!r}")
+            conn.execute(update(U).where(U.c.id == row.id).values(password_hash=hashed))
+            return _user(fetch(conn, U, row.id, "user"))
+
+    def list(self) -> list[User]:
+        """Every user, oldest first."""
+        with self.reading() as conn:
+            return [_user(r) for r in conn.execute(select(U).order_by(U.c.id)).mappings()]
 
     def count(self) -> int:
         with self.reading() as conn:

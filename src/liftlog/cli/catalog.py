@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from liftlog.cli.base import catalog_options, json_option, main, open_catalog, s
 if TYPE_CHECKING:
     from liftlog.catalog.models import Experiment
     from liftlog.catalog.store import Catalog
+    from liftlog.catalog.users import User
 
 
 def parse_variations(spec: str) -> list[dict[str, Any]]:
@@ -202,3 +204,47 @@ def user_create(email: str, password_stdin: bool, data_dir: Path, database_url: 
     with open_catalog(data_dir, database_url) as catalog:
         u = Users.of(catalog).create(email, password)
     click.echo(f"user {u.id}  {u.email}")
+
+
+@user.command("password")
+@click.option("--email", required=True)
+@click.option("--password-stdin", is_flag=True, required=True, help="Read the password from stdin.")
+@catalog_options
+def user_password(
+    email: str, password_stdin: bool, data_dir: Path, database_url: str | None
+) -> None:
+    """Give a user a new password (read from stdin); their signed-in sessions end."""
+    from liftlog.catalog.users import Users
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    with open_catalog(data_dir, database_url) as catalog:
+        u = Users.of(catalog).set_password(email, password)
+    click.echo(f"user {u.id}  {u.email}  new password set; their sessions have ended")
+
+
+@user.command("list")
+@catalog_options
+@json_option
+def user_list(data_dir: Path, database_url: str | None, as_json: bool) -> None:
+    """Every user, oldest first, with when they last signed in."""
+    from liftlog.catalog.users import Users
+
+    with open_catalog(data_dir, database_url) as catalog:
+        users = Users.of(catalog).list()
+    if as_json:
+        click.echo(json.dumps([_user_json(u) for u in users], indent=2))
+        return
+    for u in users:
+        last = _when(u.last_sign_in) or "never signed in"
+        click.echo(f"user {u.id}  {u.email}  account {u.account_id}  last sign-in: {last}")
+
+
+def _user_json(u: User) -> dict[str, Any]:
+    return {"id": u.id, "email": u.email, "account_id": u.account_id, "created": _when(u.created),
+            "last_sign_in": _when(u.last_sign_in)}  # fmt: skip
+
+
+def _when(epoch_ms: int | None) -> str | None:
+    if epoch_ms is None:
+        return None
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="seconds")

@@ -139,7 +139,7 @@ def _start_demo(settings: Settings, catalog_url: str, reach: str, base: str) -> 
     click.echo("")
     click.echo("First start: made a demo project with a week of simulated traffic.")
     click.echo(f"  Sign in:          {base}/ui/  as {made.email}  password {made.password}")
-    click.echo("                    (shown this once; more users: liftlog user create)")
+    click.echo("                    (shown this once; a new one: liftlog user password)")
     click.echo(f"  Demo results:     {experiment}")
     click.echo(
         f"  Why not counted?  {base}/ui/debugger?experiment={made.experiment_id}"

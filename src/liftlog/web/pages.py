@@ -126,7 +126,7 @@ class WebPages:
             request.state.user = None
             try:
                 if session.user_id is not None:
-                    request.state.user = await run_in_threadpool(self._signed_in, session.user_id)
+                    request.state.user = await run_in_threadpool(self._signed_in, session)
                 response = await handler(request)
             except _SignInFirst:
                 response = signin_redirect(request)
@@ -145,14 +145,18 @@ class WebPages:
         session = self.sessions.read(request)
         if session is None or session.user_id is None:
             return None
-        user = self._signed_in(session.user_id)
+        user = self._signed_in(session)
         return None if user is None else (user, session.csrf)
 
-    def _signed_in(self, user_id: int) -> User | None:
-        try:
-            return Users.of(self.catalog()).get(user_id)
-        except NotFound:  # deleted since signing in
+    def _signed_in(self, session: Session) -> User | None:
+        """The session's user, unless deleted or given a new password since it signed in."""
+        if session.user_id is None:
             return None
+        try:
+            user = Users.of(self.catalog()).get(session.user_id)
+        except NotFound:
+            return None
+        return user if user.stamp == session.stamp else None
 
     def _user(self, request: Request) -> User:
         user: User | None = request.state.user
@@ -205,7 +209,9 @@ class WebPages:
             )  # fmt: skip
         self.throttle.clear(next(iter(keys)))
         response = RedirectResponse(_safe_next(form), 303)
-        self.sessions.write(response, self.sessions.new(user.id), secure=_secure(request))
+        self.sessions.write(
+            response, self.sessions.new(user.id, user.stamp), secure=_secure(request)
+        )
         return response
 
     async def signout(self, request: Request) -> Response:

@@ -59,6 +59,8 @@ class Session:
     csrf: str
     expires: int  # epoch seconds
     user_id: int | None = None
+    #: The user's `liftlog.catalog.users.User.stamp` at sign-in.
+    stamp: str | None = None
 
 
 class Sessions:
@@ -79,18 +81,21 @@ class Sessions:
             return None
         try:
             doc = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-            session = Session(str(doc["csrf"]), int(doc["exp"]), doc.get("uid"))
+            session = Session(str(doc["csrf"]), int(doc["exp"]), doc.get("uid"), doc.get("st"))
         except (ValueError, KeyError, TypeError):
             return None
         return session if session.expires > self._clock() else None
 
-    def new(self, user_id: int | None = None) -> Session:
+    def new(self, user_id: int | None = None, stamp: str | None = None) -> Session:
         """A fresh session with a fresh CSRF token (signing in gets a new one: no fixation)."""
         expires = int(self._clock()) + MAX_AGE_S
-        return Session(secrets.token_urlsafe(32), expires, user_id)
+        return Session(secrets.token_urlsafe(32), expires, user_id, stamp)
 
     def write(self, response: Response, session: Session, *, secure: bool) -> None:
-        doc = {"csrf": session.csrf, "exp": session.expires, "uid": session.user_id}
+        doc = {
+            "csrf": session.csrf, "exp": session.expires, "uid": session.user_id,
+            "st": session.stamp,
+        }  # fmt: skip
         body = base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
         response.set_cookie(
             COOKIE,

@@ -1,0 +1,32 @@
+"""Users on SQLite and PostgreSQL: passwords, the stamp that ends sessions, the list."""
+
+from __future__ import annotations
+
+import pytest
+
+from liftlog.catalog.store import Catalog
+from liftlog.catalog.users import Users
+from liftlog.errors import InvalidInput, NotFound, Unauthorized
+
+
+def test_a_new_password_replaces_the_old_and_changes_the_stamp(catalog: Catalog) -> None:
+    users = Users.of(catalog)
+    ana = users.create("ana@example.com", "the first passphrase")
+    ben = users.create("ben@example.com", "another passphrase")
+    changed = users.set_password("ANA@example.com ", "the second passphrase")
+    assert changed.id == ana.id and changed.stamp != ana.stamp
+    with pytest.raises(Unauthorized):
+        users.authenticate("ana@example.com", "the first passphrase")
+    assert users.authenticate("ana@example.com", "the second passphrase").id == ana.id
+    assert users.get(ben.id).stamp == ben.stamp  # nobody else's sessions end
+    assert [u.email for u in users.list()] == ["ana@example.com", "ben@example.com"]
+
+
+def test_a_new_password_needs_a_user_and_a_usable_password(catalog: Catalog) -> None:
+    users = Users.of(catalog)
+    ana = users.create("ana@example.com", "the first passphrase")
+    with pytest.raises(NotFound):
+        users.set_password("nobody@example.com", "a usable passphrase")
+    with pytest.raises(InvalidInput):
+        users.set_password("ana@example.com", "short")
+    assert users.get(ana.id).stamp == ana.stamp
