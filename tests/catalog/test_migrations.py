@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -8,6 +11,7 @@ from sqlalchemy import inspect
 from liftlog.catalog import migrate
 from liftlog.catalog.schema import metadata
 from liftlog.catalog.store import DATABASE_URL_ENV, Catalog, create_catalog_engine, default_url
+from tests.pg import PostgresCluster
 
 
 def test_migrations_upgrade_an_empty_database_to_head(db_url: str) -> None:
@@ -77,3 +81,24 @@ def test_default_url_is_sqlite_in_the_data_dir_unless_the_environment_says(
     assert default_url(f"{tmp_path}/data") == f"sqlite:///{tmp_path}/data/catalog.db"
     monkeypatch.setenv(DATABASE_URL_ENV, "postgresql+psycopg://db/catalog")
     assert default_url(f"{tmp_path}/data") == "postgresql+psycopg://db/catalog"
+
+
+def test_processes_opening_a_fresh_postgresql_catalog_at_once_all_succeed(
+    pg_cluster: PostgresCluster,
+) -> None:
+    """Several servers sharing one PostgreSQL catalog may start together: the first migrates,
+    the others wait for it (an advisory lock) and find the schema at head."""
+    for attempt in range(3):
+        url = pg_cluster.create_database(f"race_{attempt}")
+        probe = "import sys; from liftlog.catalog.store import Catalog; Catalog.open(sys.argv[1])"
+        procs = [
+            subprocess.Popen([sys.executable, "-c", probe, url], stderr=subprocess.PIPE, text=True)
+            for _ in range(4)
+        ]
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs), "\n".join(errors)
+        engine = create_catalog_engine(url)
+        try:
+            assert migrate.current(engine) == migrate.head()
+        finally:
+            engine.dispose()

@@ -2,6 +2,10 @@
 
 `upgrade(engine)` brings any database (empty or older) to the newest revision; `Catalog.open` calls
 it, so no separate migration step exists for users. The scripts live in ``migrations/``.
+
+On PostgreSQL a migration holds a transaction-level advisory lock: servers on several machines that
+share one catalog and start together migrate one after the other, and the later ones find the
+schema already at head. (Without it they raced to create the same tables and all but one failed.)
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: The advisory lock's key (any 64-bit number that nothing else in the database uses).
+MIGRATION_LOCK = 0x6C6966746C6F67  # "liftlog"
 
 
 def config() -> Config:
@@ -38,9 +44,16 @@ def current(engine: Engine) -> str | None:
     return None if rev is None else str(rev)
 
 
+def _lock(conn: Connection) -> None:
+    """Wait for any other migration of this database; the lock goes with the transaction."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = config()
     with engine.begin() as conn:
+        _lock(conn)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
@@ -48,5 +61,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str) -> None:
     cfg = config()
     with engine.begin() as conn:
+        _lock(conn)
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
