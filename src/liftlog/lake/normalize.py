@@ -6,7 +6,8 @@ loader accepts and rejects exactly what the collector does. The columns are then
 bodies at a time: list comprehensions over the decoded visitors, snapshots and events, values
 that are the same for a whole record or visitor expanded with ``take``, nested columns
 (``attributes``, ``experiments``, ``tags``, ``problems``) assembled from flat child arrays, and
-the checks that set ``problems`` done as Arrow compute on whole columns. Python's garbage
+the checks that set ``problems`` done as Arrow compute on whole columns (the value rules and the
+column builders are `liftlog.lake.columns`). Python's garbage
 collector is off meanwhile (the decoded bodies hold thousands of dicts and lists it would rescan).
 
 Measured on the loaded 2-core machine of ``docs/performance.md`` with SDK-shaped 10-event bodies
@@ -27,32 +28,24 @@ beyond 64 bits) is rejected as ``invalid_body`` too. Each record gives all its r
 from __future__ import annotations
 
 import gc
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
-from typing import Any
 
 import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from liftlog.errors import InvalidInput
-from liftlog.lake.schema import ATTRIBUTES, EXPERIMENTS, SCHEMAS, TS
+from liftlog.lake import columns as col
+from liftlog.lake.schema import SCHEMAS, TS
 from liftlog.wire.events import (
     ACTIVATION,
-    TYPED_PREFIX,
     Decision,
     EventBatch,
-    Snapshot,
-    Visitor,
     decode_batch,
-    typed_value,
 )
 from liftlog.wire.rows import MS_MAX, MS_MIN, Meta, Rows
 
 _UNSTORABLE = "$: holds a value the lake can't store (such as a timestamp beyond 64 bits)"
-_INT64 = 2**63
 
 _decoder = msgspec.json.Decoder(EventBatch)
 _NO_DECISION = Decision()
@@ -189,129 +182,6 @@ class _Unstorable(Exception):
         self.batches = batches
 
 
-# -- values --------------------------------------------------------------------------------------
-
-
-class _Bad:
-    """The marker of a revenue, value or quantity that is flagged in ``problems``."""
-
-
-_BAD = _Bad()
-
-
-def _text(value: Any) -> str | None:
-    """A value as E3 stores it: strings as they are (a typed string: its text after the prefix),
-    booleans lowercase, numbers as Python's repr, objects and arrays as compact JSON."""
-    kind = type(value)
-    if kind is str:
-        return value[1:] if value.startswith(TYPED_PREFIX) else value  # type: ignore[no-any-return]
-    if kind is int or kind is float:
-        return repr(value)
-    if kind is bool:
-        return "true" if value else "false"
-    if value is None:
-        return None
-    return msgspec.json.encode(value).decode()
-
-
-def _texts(values: list[Any]) -> list[str | None]:
-    # a string holding U+E000 anywhere takes the slow path (`in` is cheaper than a call)
-    return [
-        v
-        if (kind := type(v)) is str and TYPED_PREFIX not in v
-        else repr(v)
-        if kind is int or kind is float
-        else _text(v)
-        for v in values
-    ]
-
-
-def _as_int(raw: Any) -> int | _Bad | None:
-    value = typed_value(raw)
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < _INT64:
-        return value
-    return _BAD
-
-
-def _as_float(raw: Any) -> float | _Bad | None:
-    value = typed_value(raw)
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            number = float(value)
-        except OverflowError:  # an integer beyond a double's range
-            return _BAD
-        if math.isfinite(number):
-            return number
-    return _BAD
-
-
-def _ints(raws: list[Any]) -> tuple[list[Any], list[int]]:
-    """Revenue or quantity: the values, and the indices of the flagged ones."""
-    lo, hi = -_INT64, _INT64
-    out = [r if r is None or (type(r) is int and lo < r < hi) else _as_int(r) for r in raws]
-    return _flagged(out)
-
-
-def _floats(raws: list[Any]) -> tuple[list[Any], list[int]]:
-    out = [r if r is None or type(r) is float else _as_float(r) for r in raws]
-    return _flagged(out)
-
-
-def _flagged(values: list[Any]) -> tuple[list[Any], list[int]]:
-    if _BAD not in values:
-        return values, []
-    bad = [i for i, v in enumerate(values) if v is _BAD]
-    for i in bad:
-        values[i] = None
-    return values, bad
-
-
-def _meta_text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return msgspec.json.encode(value).decode()
-
-
-def _meta_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    return {"true": True, "false": False}.get(value) if isinstance(value, str) else None
-
-
-# -- columns -------------------------------------------------------------------------------------
-
-
-def _offsets(lengths: list[int]) -> pa.Array:
-    return pa.array(accumulate(lengths, initial=0), pa.int32())
-
-
-def _problems(n: int, checks: Sequence[tuple[str, Sequence[int]]]) -> pa.Array:
-    """The ``problems`` column of ``n`` rows: each check's code on the rows it flags, in order."""
-    flagged: dict[int, list[str]] = {}
-    for code, rows in checks:
-        for i in rows:
-            flagged.setdefault(i, []).append(code)
-    lengths = [0] * n
-    for i, codes in flagged.items():
-        lengths[i] = len(codes)
-    values = [c for i in sorted(flagged) for c in flagged[i]]
-    return pa.ListArray.from_arrays(_offsets(lengths), pa.array(values, pa.string()))
-
-
-def _indices(mask: pa.Array) -> list[int]:
-    return pc.indices_nonzero(mask).to_pylist()  # type: ignore[no-any-return]
-
-
-def _strs(values: list[Any]) -> pa.Array:
-    return pa.array(values, pa.string())
-
-
 class _RecordColumns:
     """What the raw log says of each record, as Arrow arrays."""
 
@@ -319,10 +189,10 @@ class _RecordColumns:
         self.received = pa.array(records.received_ms, pa.int64())
         self.need_decisions = pa.array(records.need_decisions, pa.bool_())
         self.need_conversions = pa.array(records.need_conversions, pa.bool_())
-        self.user_ip = _strs(records.client_ip)
-        self.user_agent = _strs(records.user_agent)
-        self.referer = _strs(records.referer)
-        self.position = _strs(records.position)
+        self.user_ip = col.strs(records.client_ip)
+        self.user_agent = col.strs(records.user_agent)
+        self.referer = col.strs(records.referer)
+        self.position = col.strs(records.position)
 
 
 class _Builder:
@@ -339,11 +209,13 @@ class _Builder:
             "user_agent": records.user_agent.take(take),
             "referer": records.referer.take(take),
             "rawlog_position": records.position.take(take),
-            "account_id": _strs([b.account_id for b in batches]),
-            "project_id": _strs([b.project_id for b in batches]),
-            "revision": _strs([None if b.revision is None else str(b.revision) for b in batches]),
-            "client_engine": _strs([b.client_name for b in batches]),
-            "client_version": _strs([b.client_version for b in batches]),
+            "account_id": col.strs([b.account_id for b in batches]),
+            "project_id": col.strs([b.project_id for b in batches]),
+            "revision": col.strs(
+                [None if b.revision is None else str(b.revision) for b in batches]
+            ),
+            "client_engine": col.strs([b.client_name for b in batches]),
+            "client_version": col.strs([b.client_version for b in batches]),
             "enrich_decisions": pa.array([b.enrich_decisions for b in batches], pa.bool_()),
         }
         # per visitor, snapshot and event, each with the index of its parent
@@ -357,9 +229,9 @@ class _Builder:
         self.e_visitor = pa.array(s_visitor, pa.int64()).take(self.e_snap_a)
         self.e_batch = pa.array(v_batch, pa.int64()).take(self.e_visitor)
         self.v_cols = {
-            "visitor_id": _strs([v.visitor_id for v in visitors]),
-            "session_id": _strs([v.session_id or None for v in visitors]),
-            "attributes": _attributes(visitors),
+            "visitor_id": col.strs([v.visitor_id for v in visitors]),
+            "session_id": col.strs([v.session_id or None for v in visitors]),
+            "attributes": col.attributes(visitors),
         }
         # per event
         raw = [e.timestamp for e in events]
@@ -367,20 +239,20 @@ class _Builder:
             ts_raw = pa.array(raw, pa.int64())
         except OverflowError:
             e_batch = self.e_batch.to_pylist()
-            bad = {e_batch[k] for k, t in enumerate(raw) if not -_INT64 <= t < _INT64}
+            bad = {e_batch[k] for k, t in enumerate(raw) if not -col.INT64 <= t < col.INT64}
             raise _Unstorable(sorted(bad)) from None
         ok = pc.and_(pc.greater_equal(ts_raw, MS_MIN), pc.less(ts_raw, MS_MAX))
         ts = pc.if_else(ok, ts_raw, None)
         received = self.b_received.take(self.e_batch)
         self.e_cols: dict[str, pa.Array] = {
-            "date": _day(pc.coalesce(ts, received)),
-            "uuid": _strs([e.uuid for e in events]),
+            "date": col.day(pc.coalesce(ts, received)),
+            "uuid": col.strs([e.uuid for e in events]),
             "timestamp": ts.cast(TS),
             "timestamp_raw": ts_raw,
             "process_timestamp": received.cast(TS),
-            "entity_id": _strs([e.entity_id for e in events]),
-            "key": _strs([e.key for e in events]),
-            "type": _strs([e.type for e in events]),
+            "entity_id": col.strs([e.entity_id for e in events]),
+            "key": col.strs([e.key for e in events]),
+            "type": col.strs([e.type for e in events]),
         }
         self.ts_bad = pc.invert(ok)
         key, kind = self.e_cols["key"], self.e_cols["type"]
@@ -425,21 +297,21 @@ class _Builder:
         else:
             events = [self.events[k] for k in found.to_pylist()]
         n = len(events)
-        revenue, revenue_bad = _ints([e.revenue for e in events])
-        value, value_bad = _floats([e.value for e in events])
-        quantity, quantity_bad = _ints([e.quantity for e in events])
+        revenue, revenue_bad = col.ints([e.revenue for e in events])
+        value, value_bad = col.floats([e.value for e in events])
+        quantity, quantity_bad = col.ints([e.quantity for e in events])
         own = {
-            "experiments": _experiments(self.snaps).take(_pick(self.e_snap_a, rows)),
+            "experiments": col.experiments(self.snaps).take(_pick(self.e_snap_a, rows)),
             "event_type": _pick(self.e_cols["type"], rows),
             "event_name": _pick(self.e_cols["key"], rows),
             "revenue": pa.array(revenue, pa.int64()),
             "value": pa.array(value, pa.float64()),
             "quantity": pa.array(quantity, pa.int64()),
-            "tags": _tags([e.tags for e in events]),
-            "problems": _problems(
+            "tags": col.tags([e.tags for e in events]),
+            "problems": col.problems(
                 n,
                 [
-                    ("timestamp_not_ms", _indices(_pick(self.ts_bad, rows))),
+                    ("timestamp_not_ms", col.indices(_pick(self.ts_bad, rows))),
                     ("revenue_not_integer", revenue_bad),
                     ("value_not_number", value_bad),
                     ("quantity_not_integer", quantity_bad),
@@ -455,7 +327,7 @@ class _Builder:
         chosen: list[Decision] = []
         unmatched: list[tuple[int, str]] = []  # (first row, code), for every row of the event
         events, snaps, e_snap = self.events, self.snaps, self.e_snap
-        for k in _indices(self.is_decision):
+        for k in col.indices(self.is_decision):
             e = events[k]
             decisions = snaps[e_snap[k]].decisions or ()
             these = [d for d in decisions if d.campaign_id == e.entity_id]
@@ -470,19 +342,19 @@ class _Builder:
         take = pa.array(rows, pa.int64())
         meta = [d.metadata or {} for d in chosen]
         own = {
-            "campaign_id": _strs([d.campaign_id for d in chosen]),
-            "experiment_id": _strs([d.experiment_id for d in chosen]),
-            "variation_id": _strs([d.variation_id for d in chosen]),
+            "campaign_id": col.strs([d.campaign_id for d in chosen]),
+            "experiment_id": col.strs([d.experiment_id for d in chosen]),
+            "variation_id": col.strs([d.variation_id for d in chosen]),
             "is_holdback": pa.array([d.is_campaign_holdback for d in chosen], pa.bool_()),
-            "flag_key": _strs([_meta_text(m.get("flag_key")) for m in meta]),
-            "rule_key": _strs([_meta_text(m.get("rule_key")) for m in meta]),
-            "rule_type": _strs([_meta_text(m.get("rule_type")) for m in meta]),
-            "variation_key": _strs([_meta_text(m.get("variation_key")) for m in meta]),
-            "enabled": pa.array([_meta_bool(m.get("enabled")) for m in meta], pa.bool_()),
-            "problems": _problems(
+            "flag_key": col.strs([col.meta_text(m.get("flag_key")) for m in meta]),
+            "rule_key": col.strs([col.meta_text(m.get("rule_key")) for m in meta]),
+            "rule_type": col.strs([col.meta_text(m.get("rule_type")) for m in meta]),
+            "variation_key": col.strs([col.meta_text(m.get("variation_key")) for m in meta]),
+            "enabled": pa.array([col.meta_bool(m.get("enabled")) for m in meta], pa.bool_()),
+            "problems": col.problems(
                 len(rows),
                 [
-                    ("timestamp_not_ms", _indices(self.ts_bad.take(take))),
+                    ("timestamp_not_ms", col.indices(self.ts_bad.take(take))),
                     *_grouped(unmatched),
                 ],
             ),
@@ -499,49 +371,3 @@ def _grouped(pairs: list[tuple[int, str]]) -> list[tuple[str, list[int]]]:
     for i, code in pairs:
         out.setdefault(code, []).append(i)
     return list(out.items())
-
-
-def _day(ms: pa.Array) -> pa.Array:
-    """``YYYY-MM-DD`` (UTC) of epoch milliseconds."""
-    return ms.cast(TS).cast(pa.date32()).cast(pa.string())
-
-
-_ATTRIBUTE_FIELDS = list(ATTRIBUTES.value_type)
-_EXPERIMENT_FIELDS = list(EXPERIMENTS.value_type)
-_TAGS = SCHEMAS["conversions"].field("tags").type
-
-
-def _attributes(visitors: list[Visitor]) -> pa.Array:
-    lists = [v.attributes for v in visitors]
-    flat = [a for al in lists if al for a in al]
-    children = [
-        _strs([a.entity_id for a in flat]),
-        _strs([a.key for a in flat]),
-        _strs([a.type for a in flat]),
-        _strs(_texts([a.value for a in flat])),
-    ]
-    struct = pa.StructArray.from_arrays(children, fields=_ATTRIBUTE_FIELDS)
-    offsets = _offsets([len(al) if al else 0 for al in lists])
-    return pa.ListArray.from_arrays(offsets, struct, type=ATTRIBUTES)
-
-
-def _experiments(snaps: list[Snapshot]) -> pa.Array:
-    lists = [s.decisions for s in snaps]
-    flat = [d for dl in lists if dl for d in dl]
-    children = [
-        _strs([d.campaign_id for d in flat]),
-        _strs([d.experiment_id for d in flat]),
-        _strs([d.variation_id for d in flat]),
-        pa.array([d.is_campaign_holdback for d in flat], pa.bool_()),
-    ]
-    struct = pa.StructArray.from_arrays(children, fields=_EXPERIMENT_FIELDS)
-    offsets = _offsets([len(dl) if dl else 0 for dl in lists])
-    return pa.ListArray.from_arrays(offsets, struct, type=EXPERIMENTS)
-
-
-def _tags(tags: list[dict[str, Any] | None]) -> pa.Array:
-    keys = [k for t in tags if t for k in t]
-    values = _texts([v for t in tags if t for v in t.values()])
-    offsets = _offsets([len(t) if t else 0 for t in tags])
-    mask = pa.array([t is None for t in tags], pa.bool_()) if None in tags else None
-    return pa.MapArray.from_arrays(offsets, _strs(keys), _strs(values), type=_TAGS, mask=mask)
