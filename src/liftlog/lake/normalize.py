@@ -7,8 +7,8 @@ bodies at a time: list comprehensions over the decoded visitors, snapshots and e
 that are the same for a whole record or visitor expanded with ``take``, nested columns
 (``attributes``, ``experiments``, ``tags``, ``problems``) assembled from flat child arrays, and
 the checks that set ``problems`` done as Arrow compute on whole columns (the value rules and the
-column builders are `liftlog.lake.columns`). Python's garbage
-collector is off meanwhile (the decoded bodies hold thousands of dicts and lists it would rescan).
+column builders are `liftlog.lake.columns`). Python's garbage collector is off meanwhile (the
+decoded bodies hold thousands of dicts and lists it would rescan).
 
 Measured on the loaded 2-core machine of ``docs/performance.md`` with SDK-shaped 10-event bodies
 (``bench/loader.py``): about 14 µs an event, of which about 3.5 µs is the msgspec decode and 1 µs
