@@ -9,7 +9,7 @@ nested ``attributes``, ``experiments`` and ``tags`` columns assembled from flat 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import accumulate
 from typing import Any
 
@@ -151,37 +151,46 @@ def day(ms: pa.Array) -> pa.Array:
     return ms.cast(TS).cast(pa.date32()).cast(pa.string())
 
 
-_ATTRIBUTE_FIELDS = list(ATTRIBUTES.value_type)
-_EXPERIMENT_FIELDS = list(EXPERIMENTS.value_type)
 _TAGS = SCHEMAS["conversions"].field("tags").type
 
 
+def _list_of_structs(
+    lists: Sequence[Sequence[Any] | None],
+    children: Callable[[list[Any]], list[pa.Array]],
+    list_type: pa.ListType,
+) -> pa.Array:
+    """A ``list<struct>`` column, one list a row (None: empty): the structs' fields are
+    ``children`` of all the rows' items at once."""
+    flat = [item for items in lists if items for item in items]
+    struct = pa.StructArray.from_arrays(children(flat), fields=list(list_type.value_type))
+    offsets = list_offsets([len(items) if items else 0 for items in lists])
+    return pa.ListArray.from_arrays(offsets, struct, type=list_type)
+
+
 def attributes(visitors: list[Visitor]) -> pa.Array:
-    lists = [v.attributes for v in visitors]
-    flat = [a for al in lists if al for a in al]
-    children = [
-        strs([a.entity_id for a in flat]),
-        strs([a.key for a in flat]),
-        strs([a.type for a in flat]),
-        strs(texts([a.value for a in flat])),
-    ]
-    struct = pa.StructArray.from_arrays(children, fields=_ATTRIBUTE_FIELDS)
-    offsets = list_offsets([len(al) if al else 0 for al in lists])
-    return pa.ListArray.from_arrays(offsets, struct, type=ATTRIBUTES)
+    return _list_of_structs(
+        [v.attributes for v in visitors],
+        lambda flat: [
+            strs([a.entity_id for a in flat]),
+            strs([a.key for a in flat]),
+            strs([a.type for a in flat]),
+            strs(texts([a.value for a in flat])),
+        ],
+        ATTRIBUTES,
+    )
 
 
 def experiments(snaps: list[Snapshot]) -> pa.Array:
-    lists = [s.decisions for s in snaps]
-    flat = [d for dl in lists if dl for d in dl]
-    children = [
-        strs([d.campaign_id for d in flat]),
-        strs([d.experiment_id for d in flat]),
-        strs([d.variation_id for d in flat]),
-        pa.array([d.is_campaign_holdback for d in flat], pa.bool_()),
-    ]
-    struct = pa.StructArray.from_arrays(children, fields=_EXPERIMENT_FIELDS)
-    offsets = list_offsets([len(dl) if dl else 0 for dl in lists])
-    return pa.ListArray.from_arrays(offsets, struct, type=EXPERIMENTS)
+    return _list_of_structs(
+        [s.decisions for s in snaps],
+        lambda flat: [
+            strs([d.campaign_id for d in flat]),
+            strs([d.experiment_id for d in flat]),
+            strs([d.variation_id for d in flat]),
+            pa.array([d.is_campaign_holdback for d in flat], pa.bool_()),
+        ],
+        EXPERIMENTS,
+    )
 
 
 def tags(maps: list[dict[str, Any] | None]) -> pa.Array:
