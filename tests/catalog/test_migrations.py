@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -83,13 +84,19 @@ def test_default_url_is_sqlite_in_the_data_dir_unless_the_environment_says(
     assert default_url(f"{tmp_path}/data") == "postgresql+psycopg://db/catalog"
 
 
-def test_processes_opening_a_fresh_postgresql_catalog_at_once_all_succeed(
-    pg_cluster: PostgresCluster,
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_processes_opening_a_fresh_catalog_at_once_all_succeed(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    """Several servers sharing one PostgreSQL catalog may start together: the first migrates,
-    the others wait for it (an advisory lock) and find the schema at head."""
+    """A server and a command on a fresh data directory, or servers on several machines sharing
+    one PostgreSQL catalog, may start together: one migrates, the others wait and find the
+    schema at head."""
     for attempt in range(3):
-        url = pg_cluster.create_database(f"race_{attempt}")
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / str(attempt) / 'catalog.db'}"
+        else:
+            cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
+            url = cluster.create_database(f"race_{attempt}")
         probe = "import sys; from liftlog.catalog.store import Catalog; Catalog.open(sys.argv[1])"
         procs = [
             subprocess.Popen([sys.executable, "-c", probe, url], stderr=subprocess.PIPE, text=True)

@@ -3,13 +3,20 @@
 `upgrade(engine)` brings any database (empty or older) to the newest revision; `Catalog.open` calls
 it, so no separate migration step exists for users. The scripts live in ``migrations/``.
 
-On PostgreSQL a migration holds a transaction-level advisory lock: servers on several machines that
-share one catalog and start together migrate one after the other, and the later ones find the
-schema already at head. (Without it they raced to create the same tables and all but one failed.)
+Migrations of one database run one at a time: on PostgreSQL under a transaction-level advisory
+lock (servers on several machines sharing one catalog may start together), on a SQLite file under
+an exclusive ``flock`` of ``<file>.migrate-lock`` beside it (a server and a ``liftlog`` command
+started at once on a fresh data directory). The later ones find the schema at head. Without the
+locks, of four processes opening a fresh database at once, two (SQLite) or three (PostgreSQL)
+failed on tables that already existed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
@@ -44,23 +51,30 @@ def current(engine: Engine) -> str | None:
     return None if rev is None else str(rev)
 
 
-def _lock(conn: Connection) -> None:
-    """Wait for any other migration of this database; the lock goes with the transaction."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+@contextlib.contextmanager
+def _exclusive(engine: Engine) -> Iterator[Connection]:
+    """A transaction on ``engine`` that no other process migrating the database runs beside."""
+    url = engine.url
+    with contextlib.ExitStack() as stack:
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            fd = os.open(f"{url.database}.migrate-lock", os.O_RDWR | os.O_CREAT, 0o644)
+            stack.callback(os.close, fd)  # unwound last: after the transaction's commit
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        conn = stack.enter_context(engine.begin())
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        yield conn
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = config()
-    with engine.begin() as conn:
-        _lock(conn)
+    with _exclusive(engine) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     cfg = config()
-    with engine.begin() as conn:
-        _lock(conn)
+    with _exclusive(engine) as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)

@@ -45,7 +45,7 @@ def serve(
     settings = Settings(data_dir=data_dir.resolve(), database_url=database_url or None)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.update(settings.to_env())
-    # Migrate once here: workers that each migrated a fresh PostgreSQL at once could race.
+    # Migrate once here, before the workers start and each waits its turn on the migration lock.
     catalog_url = settings.database_url or default_url(settings.data_dir)
     with Catalog.open(catalog_url) as catalog:
         first_start = demo and demo_module.is_first_start(catalog)
