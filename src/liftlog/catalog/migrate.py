@@ -52,14 +52,25 @@ def current(engine: Engine) -> str | None:
 
 
 @contextlib.contextmanager
+def sqlite_file_lock(database: str) -> Iterator[None]:
+    """Hold the exclusive ``flock`` of the SQLite file ``database``'s ``.migrate-lock``: for
+    migrating it, and for switching a fresh file to WAL (which other processes opening it at the
+    same moment would find locked)."""
+    fd = os.open(f"{database}.migrate-lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
 def _exclusive(engine: Engine) -> Iterator[Connection]:
     """A transaction on ``engine`` that no other process migrating the database runs beside."""
     url = engine.url
     with contextlib.ExitStack() as stack:
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            fd = os.open(f"{url.database}.migrate-lock", os.O_RDWR | os.O_CREAT, 0o644)
-            stack.callback(os.close, fd)  # unwound last: after the transaction's commit
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            stack.enter_context(sqlite_file_lock(url.database))  # released after the commit
         conn = stack.enter_context(engine.begin())
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})

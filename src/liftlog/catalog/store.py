@@ -65,7 +65,7 @@ def create_catalog_engine(url: str) -> Engine:
     event.listen(engine, "connect", _sqlite_pragmas)
     if not memory:
         # WAL lets readers (datafile requests) run beside the one writer; it sticks to the file.
-        with engine.connect() as conn:
+        with migrate.sqlite_file_lock(str(parsed.database)), engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA journal_mode=WAL")
     return engine
 
