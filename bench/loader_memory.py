@@ -26,16 +26,14 @@ import threading
 import time
 from pathlib import Path
 
+from ingest import rss_kib  # bench/ingest.py (this script's folder is on sys.path)
 from liftlog.cli.server import LOADER_ALLOCATOR
 from liftlog.settings import Settings
+from loader import fill  # bench/loader.py
 
 
 def _rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return rss_kib(os.getpid()) / 1024
 
 
 def child(data_dir: Path) -> None:
@@ -86,9 +84,6 @@ def main() -> None:
     if args.child is not None:
         child(args.child)
         return
-    sys.path.insert(0, str(Path(__file__).parent))
-    from loader import fill  # bench/loader.py
-
     tmp = Path(tempfile.mkdtemp(prefix="liftlog-bench-loader-memory-"))
     try:
         source = Settings(data_dir=tmp / "source")

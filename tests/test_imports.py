@@ -36,6 +36,13 @@ def test_collecting_and_loading_do_not_import_the_analysis_stack(code: str) -> N
     assert _imported(code).isdisjoint(ANALYSIS_ONLY)
 
 
+def test_the_loader_process_loads_arrow_and_delta_after_its_allocator_settings() -> None:
+    """The spawned loader imports the ``liftlog`` command's modules before `_run_loader` sets
+    `LOADER_ALLOCATOR`; those settings are read when Arrow and Delta load, so the command's
+    modules must not load them."""
+    assert _imported("import liftlog.cli").isdisjoint({"pyarrow", "deltalake"})
+
+
 def test_the_results_computations_do() -> None:
     """The probe can see an import: the module the results routes load on first use has both."""
     assert set(ANALYSIS_ONLY) <= _imported("import liftlog.api.reports")

@@ -70,6 +70,12 @@ def _events(spec: CountingSpec) -> list[tuple[str, str]]:
     return events
 
 
+def _event_of_metric(spec: CountingSpec) -> list[int]:
+    """Per metric of ``spec``, the index of its event in `_events`."""
+    events = _events(spec)
+    return [events.index((m.event_id, m.event_key)) for m in spec.metrics]
+
+
 def _quote(text: str) -> str:
     return text.replace("'", "''")
 
@@ -401,11 +407,10 @@ def hits_view(con: duckdb.DuckDBPyConnection, spec: CountingSpec, p: Prepared) -
     ``ts``, ``revenue``, ``value``; ``p`` must come from `prepare` on the same connection.
     """
     con.register("deduplicated_hits", deduplicated_hits(con, spec, p))
-    events = _events(spec)
     parts = [
         f"SELECT vid, {i} AS metric_index, ts, revenue, value FROM deduplicated_hits "
-        f"WHERE event = {events.index((m.event_id, m.event_key))}"
-        for i, m in enumerate(spec.metrics)
+        f"WHERE event = {j}"
+        for i, j in enumerate(_event_of_metric(spec))
     ]
     union = " UNION ALL ".join(parts) or (
         "SELECT vid, 0 AS metric_index, ts, revenue, value FROM deduplicated_hits WHERE false"
@@ -521,8 +526,7 @@ def count_segments(
     values_of = values_of.reshape(shape)
     by_event: dict[int, tuple[list[int], list[Number], list[Number], list[Number]]] = {}
     rows: list[dict[int, tuple[Number, ...]]] = []
-    for metric in spec.metrics:
-        j = _events(spec).index((metric.event_id, metric.event_key))
+    for metric, j in zip(spec.metrics, _event_of_metric(spec), strict=True):
         conversions = np.ascontiguousarray(conversions_of[:, j], dtype=np.int64)
         revenue = np.ascontiguousarray(revenue_of[:, j])
         value = np.ascontiguousarray(values_of[:, j], dtype=np.float64)
@@ -694,8 +698,10 @@ def _daily_increments(
             _sums(group, dv, size),
         ]
         present = _tally(group, size)
-        for i, metric in enumerate(spec.metrics):
-            if _events(spec).index((metric.event_id, metric.event_key)) != j:
+        for i, (metric, metric_event) in enumerate(
+            zip(spec.metrics, _event_of_metric(spec), strict=True)
+        ):
+            if metric_event != j:
                 continue
             new: npt.NDArray[Any]
             old: npt.NDArray[Any]

@@ -116,7 +116,9 @@ class Reports:
         by_segment = count_segments(connect(self.settings.lake_dir), spec, segment)
         if segment:  # segments split the visitors: their sum is the whole experiment
             overall = merge_counts(spec, by_segment.values())
-            return self._document(spec, arms, level, overall, method, baseline, segment, by_segment)
+            return self._document(
+                spec, arms, level, overall, method, baseline, (segment, by_segment)
+            )
         overall = by_segment.get(None) or empty_counts(spec)
         return self._document(spec, arms, level, overall, method, baseline)
 
@@ -159,15 +161,17 @@ class Reports:
         overall: Counts,
         method: str,
         baseline: str | None,
-        segment: str | None = None,
-        by_segment: dict[str | None, Counts] | None = None,
+        segments: tuple[str, dict[str | None, Counts]] | None = None,
     ) -> dict[str, Any]:
+        """The results document of ``overall``; with ``segments`` (the attribute and the counts
+        per value), one more document per value under ``segments``."""
         doc = build_results(spec, arms, overall, method=method, level=level, baseline_id=baseline)
         doc["freshness"] = self.freshness()
         doc["running_intervals"] = [
             {"start": iso(start), "end": iso(end)} for start, end in spec.intervals
         ]
-        if segment and by_segment is not None:
+        if segments is not None:
+            segment, by_segment = segments
             doc["segment"] = segment
             doc["segments"] = [
                 {

@@ -56,7 +56,7 @@ def _path_int(request: Request, name: str) -> int:
         raise NotFound(f"No experiment {request.path_params[name]!r}.") from None
 
 
-def method_param(request: Request) -> str:
+def _method(request: Request) -> str:
     method = request.query_params.get("method", "sequential")
     if method not in METHODS:
         raise InvalidInput(
@@ -97,7 +97,7 @@ class ResultsAPI:
     async def results(self, request: Request) -> Response:
         self._auth(request)
         experiment_id = _path_int(request, "experiment_id")
-        method = method_param(request)
+        method = _method(request)
         segment = request.query_params.get("segment") or None
         baseline = request.query_params.get("baseline_variation_id") or None
 
@@ -117,7 +117,7 @@ class ResultsAPI:
     async def timeseries(self, request: Request) -> Response:
         self._auth(request)
         experiment_id = _path_int(request, "experiment_id")
-        method = method_param(request)
+        method = _method(request)
         metric = _int_param(request, "metric") or 0
         doc = await run_in_threadpool(
             lambda: self.reports.timeseries(experiment_id, method, metric)
