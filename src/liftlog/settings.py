@@ -18,6 +18,10 @@ class Settings:
     segment_bytes: int = 64 << 20
     max_pending_bytes: int = 64 << 20
     database_url: str | None = None
+    #: Counts that took a second or more are reused for up to this many times as long after
+    #: newer events were loaded (at most 5 minutes); 0 recounts whenever the lake changed.
+    #: See `liftlog.api.count_cache`.
+    results_reuse_factor: float = 10.0
 
     @property
     def rawlog_dir(self) -> Path:
@@ -31,6 +35,7 @@ class Settings:
         env = {"LIFTLOG_DATA": str(self.data_dir)}
         if self.database_url:
             env["LIFTLOG_DATABASE_URL"] = self.database_url
+        env["LIFTLOG_RESULTS_REUSE_FACTOR"] = repr(self.results_reuse_factor)
         return env
 
     @classmethod
@@ -38,4 +43,5 @@ class Settings:
         return cls(
             data_dir=Path(os.environ.get("LIFTLOG_DATA", "data")).resolve(),
             database_url=os.environ.get("LIFTLOG_DATABASE_URL") or None,
+            results_reuse_factor=float(os.environ.get("LIFTLOG_RESULTS_REUSE_FACTOR", 10.0)),
         )

@@ -53,7 +53,9 @@ class LiftlogApp:
             oauth_verifier(lambda: self._catalog),
         ]
         openapi = OpenApi(OPERATIONS, {**results_openapi_paths(), **oauth_openapi_paths()})
-        self.pages = WebPages(settings, self.open_catalog)
+        # One ResultsAPI for the routes and the pages: they share the counts it keeps.
+        results = ResultsAPI(settings, self.open_catalog, self._verifiers)
+        self.pages = WebPages(settings, self.open_catalog, results)
         self.web = Starlette(
             routes=[
                 Route("/", self.index),
@@ -62,7 +64,7 @@ class LiftlogApp:
                 Route("/docs", openapi.docs),
                 *Datafiles(self).routes(),
                 *management_routes(self, OPERATIONS),
-                *ResultsAPI(settings, self.open_catalog, self._verifiers).routes(),
+                *results.routes(),
                 *oauth_routes(lambda: self._catalog, self._verifiers, self._signed_in),
                 self.pages.mount(),
             ],

@@ -21,6 +21,15 @@ from liftlog.settings import Settings
 @click.option("--no-loader", is_flag=True, help="Don't run the lake loader in the background.")
 @click.option("--database-url", envvar="LIFTLOG_DATABASE_URL", help=DATABASE_HELP)
 @click.option(
+    "--results-reuse-factor",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    envvar="LIFTLOG_RESULTS_REUSE_FACTOR",
+    help="Results whose counting took a second or more are reused, after newer events were "
+    "loaded, for up to this many times as long (at most 5 minutes); 0 recounts every time.",
+)
+@click.option(
     "--demo",
     is_flag=True,
     help="On first start (no project, no user yet), make a demo project fed with simulated "
@@ -33,6 +42,7 @@ def serve(
     workers: int,
     no_loader: bool,
     database_url: str | None,
+    results_reuse_factor: float,
     demo: bool,
 ) -> None:
     """Serve the Event API, the management API and datafiles (and load accepted events into the
@@ -42,7 +52,11 @@ def serve(
     from liftlog import demo as demo_module
     from liftlog.catalog.store import Catalog, default_url
 
-    settings = Settings(data_dir=data_dir.resolve(), database_url=database_url or None)
+    settings = Settings(
+        data_dir=data_dir.resolve(),
+        database_url=database_url or None,
+        results_reuse_factor=results_reuse_factor,
+    )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.update(settings.to_env())
     # Migrate once here, before the workers start and each waits its turn on the migration lock.

@@ -66,12 +66,13 @@ class WebPages:
         self,
         settings: Settings,
         catalog: Callable[[], Catalog],
+        api: ResultsAPI,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.clock = clock
-        self.api = ResultsAPI(settings, catalog, ())
+        self.api = api
         self.throttle = Throttle()
         self._sessions: Sessions | None = None
         self.templates = Environment(
@@ -283,6 +284,7 @@ class WebPages:
             request, "results.html", experiment=experiment, project=project, doc=doc,
             params=params, methods=METHODS, tables=views.metric_tables(doc), charts=charts,
             segments=segments, csv_query=urlencode(params), attribute_keys=attribute_keys,
+            data_line=views.freshness_line(doc["freshness"]),
         )  # fmt: skip
 
     def _attribute_keys(self, project_id: int) -> list[str]:

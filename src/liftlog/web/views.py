@@ -84,6 +84,25 @@ def _conversions(r: dict[str, Any], aggregator: str) -> float:
     return float(r["value"])
 
 
+def _utc(iso: str, length: int = 19) -> str:
+    return iso[:length].replace("T", " ")
+
+
+def freshness_line(freshness: dict[str, Any]) -> str:
+    """The results page's "Data" line: what the counts cover, what is still to come."""
+    latest = freshness["latest_event_received"]
+    text = f"complete up to {_utc(latest)} UTC" if latest else "no events loaded yet"
+    waiting = freshness["raw_log_bytes_waiting"]
+    if waiting:
+        estimate = freshness["events_waiting_estimate"]
+        amount = f"about {estimate:,} events" if estimate else f"{waiting:,} bytes of events"
+        text += f", {amount} still loading"
+    if freshness.get("loaded_since_counted"):
+        counted, due = _utc(freshness["counted_at"])[11:], _utc(freshness["recount_by"])[11:]
+        text += f"; counted at {counted} UTC, events loaded since are counted by {due} UTC"
+    return text
+
+
 def metric_tables(doc: dict[str, Any]) -> list[MetricTable]:
     bayesian = doc["method"] == "bayesian"
     tables = []

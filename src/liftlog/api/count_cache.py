@@ -1,0 +1,117 @@
+"""Counts kept between results requests, so that the same question is not counted twice.
+
+Counting an experiment reads every event of the lake (seconds at 10M events), and the same counts
+answer many requests: the page and the API, each of the three methods, the CSV, the list of
+experiments. What an entry may be reused for:
+
+* while the lake's tables are at the versions it was counted from, always: the counts are a
+  function of the experiment's `CountingSpec` (part of the key) and of that snapshot;
+* after the lake changed, only if counting took long (``reuse_after`` seconds or more), and for
+  at most ``factor`` times as long as it took (never past ``max_age``): the results of a large
+  experiment are then at most a few minutes old, and its counting takes at most about
+  ``1 / factor`` of the server's time however often its page is opened. The results say when
+  they were counted and whether events were loaded since (`Counted` in ``freshness``).
+
+Requests for the same key wait for the one counting it instead of counting it again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from liftlog.analysis.sources import Versions
+
+#: Past this many entries the least recently used one is dropped. An entry is small: per
+#: variation and metric sums, times the days or segment values.
+MAX_ENTRIES = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """What one counting produced, and of which snapshot of the lake."""
+
+    value: Any
+    versions: Versions
+    #: Wall-clock epoch ms when counting started, and how long it took.
+    counted_at_ms: int
+    seconds: float
+    #: The latest ``process_timestamp`` in the snapshot counted (None: nothing loaded).
+    latest_received: Any
+    #: `time.monotonic` when counting finished.
+    finished: float
+
+
+class CountCache:
+    def __init__(
+        self,
+        factor: float = 10.0,
+        reuse_after: float = 1.0,
+        max_age: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.factor = factor
+        self.reuse_after = reuse_after
+        self.max_age = max_age
+        self.clock = clock
+        self._entries: OrderedDict[Hashable, Counted] = OrderedDict()
+        self._lock = threading.Lock()
+        self._counting: dict[Hashable, threading.Lock] = {}
+
+    def _window(self, entry: Counted) -> float:
+        """How long after counting ``entry`` answers for a changed lake (seconds)."""
+        if self.factor <= 0 or entry.seconds < self.reuse_after:
+            return 0.0
+        return min(self.max_age, self.factor * entry.seconds)
+
+    def usable(self, entry: Counted, current: Versions) -> bool:
+        if entry.versions == current:
+            return True
+        window = self._window(entry)
+        return window > 0 and self.clock() - entry.finished <= window
+
+    def recount_by_ms(self, entry: Counted) -> int:
+        """Epoch ms by which a request counts again once the lake changed (at the latest)."""
+        return entry.counted_at_ms + round((entry.seconds + self._window(entry)) * 1000)
+
+    def peek(self, key: Hashable, current: Versions) -> Counted | None:
+        """The entry for ``key`` if it may answer now; never counts."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or not self.usable(entry, current):
+                return None
+            self._entries.move_to_end(key)
+            return entry
+
+    def get(
+        self,
+        key: Hashable,
+        current: Callable[[], Versions],
+        count: Callable[[], tuple[Any, Versions, Any]],
+    ) -> Counted:
+        """The entry for ``key`` if it may answer now, else a new one from ``count``, which
+        returns the value, the versions it read and the latest ``process_timestamp`` in them."""
+        entry = self.peek(key, current())
+        if entry is not None:
+            return entry
+        with self._lock:
+            gate = self._counting.setdefault(key, threading.Lock())
+        with gate:  # one counting per key; the others wait for it and take its result
+            entry = self.peek(key, current())
+            if entry is not None:
+                return entry
+            started_ms, start = int(time.time() * 1000), self.clock()
+            value, versions, latest = count()
+            finished = self.clock()
+            entry = Counted(value, versions, started_ms, finished - start, latest, finished)
+            with self._lock:
+                self._entries[key] = entry
+                self._entries.move_to_end(key)
+                while len(self._entries) > MAX_ENTRIES:
+                    self._entries.popitem(last=False)
+                self._counting.pop(key, None)
+            return entry

@@ -1,0 +1,200 @@
+"""Counts kept between results requests: reused while the lake is unchanged, recounted after it
+changed (or, for long countings, a while later), and counted once for requests arriving together."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from liftlog.api.count_cache import MAX_ENTRIES, CountCache
+from liftlog.api.reports import Reports
+from tests.api.conftest import Api
+from tests.api.worlds import batch, build_world
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TickingClock(Clock):
+    """Each reading is a millisecond after the one before: countings take time."""
+
+    def __call__(self) -> float:
+        self.now += 0.001
+        return self.now
+
+
+def counter(clock: Clock, took: float, seen: tuple[int | None, ...]) -> Any:
+    """A count that takes ``took`` seconds of ``clock`` and says how often it ran."""
+    calls: list[int] = []
+
+    def count() -> tuple[Any, tuple[int | None, ...], Any]:
+        clock.now += took
+        calls.append(1)
+        return len(calls), seen, None
+
+    return count, calls
+
+
+def test_an_entry_answers_while_the_lake_is_at_its_versions() -> None:
+    clock = Clock()
+    cache = CountCache(clock=clock)
+    count, calls = counter(clock, 0.01, (1, 2, None))
+    first = cache.get("k", lambda: (1, 2, None), count)
+    clock.now += 3600  # age alone never makes an exact entry stale
+    again = cache.get("k", lambda: (1, 2, None), count)
+    assert again is first and len(calls) == 1
+    assert cache.get("other", lambda: (1, 2, None), count).value == 2  # keys are apart
+
+
+def test_a_quick_count_is_redone_once_the_lake_changed() -> None:
+    clock = Clock()
+    cache = CountCache(clock=clock)
+    count, calls = counter(clock, 0.5, (1,))
+    cache.get("k", lambda: (1,), count)
+    assert cache.get("k", lambda: (2,), count).value == 2
+    assert len(calls) == 2
+
+
+def test_a_long_count_is_reused_for_factor_times_its_duration_after_the_lake_changed() -> None:
+    clock = Clock()
+    cache = CountCache(factor=10, reuse_after=1.0, max_age=300, clock=clock)
+    count, calls = counter(clock, 2.0, (1,))
+    first = cache.get("k", lambda: (1,), count)
+    assert first.seconds == pytest.approx(2.0)
+    assert cache.recount_by_ms(first) == first.counted_at_ms + 22_000
+    clock.now += 19.9
+    assert cache.get("k", lambda: (2,), count) is first
+    clock.now += 0.2  # 20.1 s > 10 x 2 s
+    assert cache.get("k", lambda: (2,), count).value == 2
+    assert len(calls) == 2
+
+
+def test_reuse_never_passes_max_age_and_factor_zero_turns_it_off() -> None:
+    clock = Clock()
+    cache = CountCache(factor=10, reuse_after=1.0, max_age=30, clock=clock)
+    count, _ = counter(clock, 60.0, (1,))
+    first = cache.get("k", lambda: (1,), count)
+    clock.now += 31
+    assert cache.get("k", lambda: (2,), count) is not first
+    off = CountCache(factor=0, clock=clock)
+    count, calls = counter(clock, 60.0, (1,))
+    off.get("k", lambda: (1,), count)
+    off.get("k", lambda: (2,), count)
+    assert len(calls) == 2
+
+
+def test_requests_arriving_together_count_once() -> None:
+    cache = CountCache()
+    started, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def slow() -> tuple[Any, tuple[int | None, ...], Any]:
+        calls.append(1)
+        started.set()
+        assert release.wait(10)
+        return "counts", (1,), None
+
+    results: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(cache.get("k", lambda: (1,), slow)))
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    assert started.wait(10)
+    time.sleep(0.1)  # the other three are waiting on the first one's counting by now
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert len(calls) == 1
+    assert [r.value for r in results] == ["counts"] * 4
+
+
+def test_the_least_recently_used_entries_go_first() -> None:
+    clock = Clock()
+    cache = CountCache(clock=clock)
+    count, calls = counter(clock, 0.0, (1,))
+    for key in range(MAX_ENTRIES):
+        cache.get(key, lambda: (1,), count)
+    cache.get(0, lambda: (1,), count)  # used again: now the most recent
+    cache.get("new", lambda: (1,), count)  # pushes key 1 out
+    assert len(calls) == MAX_ENTRIES + 1
+    cache.get(0, lambda: (1,), count)
+    assert len(calls) == MAX_ENTRIES + 1
+    cache.get(1, lambda: (1,), count)
+    assert len(calls) == MAX_ENTRIES + 2
+
+
+# -- on a real server and lake --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def world(api: Api) -> dict[str, Any]:
+    return build_world(api, "Kept counts", lambda i: i % 4 == 0)
+
+
+def _send_conversion(api: Api, world: dict[str, Any], visitor: str, uuid: str) -> None:
+    event_id = world["experiment"]["metrics"][0]["event_id"]
+    timestamp = int(time.time() * 1000) + 2000
+    event = {"entity_id": str(event_id), "key": "buy", "uuid": uuid, "timestamp": timestamp}
+    body = batch(visitor, [event])
+    with httpx.Client(base_url=api.url) as events:
+        assert events.post("/v1/events", content=json.dumps(body)).status_code == 204
+    api.server.wait_loaded()
+
+
+def _conversions(doc: dict[str, Any], variation: str) -> int:
+    return int(doc["metrics"][0]["results"][variation]["unique_conversions"])
+
+
+def test_the_server_answers_every_method_from_one_count_and_recounts_new_events(
+    api: Api, world: dict[str, Any]
+) -> None:
+    """A small experiment's results are never stale: its counting takes well under a second."""
+    experiment_id = world["experiment"]["id"]
+    base = f"/v2/experiments/{experiment_id}/results"
+    with api.client(api.read) as r:
+        docs = [r.get(base, params={"method": m}).json() for m in ("sequential", "fixed")]
+        assert docs[0]["freshness"]["counted_at"] == docs[1]["freshness"]["counted_at"]
+        before = _conversions(docs[0], world["b"])
+        _send_conversion(api, world, "r1", "kept-1")  # r1 is in b and had not converted
+        after = r.get(base).json()
+    assert _conversions(after, world["b"]) == before + 1
+    assert after["freshness"]["loaded_since_counted"] is False
+    assert after["freshness"]["is_complete"] is True
+
+
+def test_long_counts_are_reused_after_new_events_and_say_so(
+    api: Api, world: dict[str, Any]
+) -> None:
+    """With reuse for every count (as for one that took seconds), results counted before new
+    events arrived are served until they are too old, and their freshness says events were
+    loaded since they were counted."""
+    experiment_id = world["experiment"]["id"]
+    clock = TickingClock()
+    cache = CountCache(factor=1e6, reuse_after=0.0, clock=clock)
+    with api.catalog() as catalog:
+        reports = Reports(api.server.settings, lambda: catalog, cache)
+        page, _ = reports.page(experiment_id)
+        before = _conversions(page, world["b"])
+        _send_conversion(api, world, "r3", "kept-2")  # r3 is in b and had not converted
+        kept = reports.results(experiment_id)  # from the page's daily counts
+        assert kept["freshness"]["counted_at"] == page["freshness"]["counted_at"]
+        assert _conversions(kept, world["b"]) == before
+        assert kept["freshness"]["loaded_since_counted"] is True
+        assert kept["freshness"]["is_complete"] is False
+        assert kept["freshness"]["recount_by"] > kept["freshness"]["counted_at"]
+        clock.now += 3600
+        recounted = reports.results(experiment_id)
+    assert _conversions(recounted, world["b"]) == before + 1
+    assert recounted["freshness"]["loaded_since_counted"] is False
