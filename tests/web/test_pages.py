@@ -66,6 +66,7 @@ def test_experiments_list_shows_status_and_visitors(
     row = re.search(r"checkout</a></th>(.*?)</tr>", page.text, re.S)
     assert row, page.text
     assert "running" in row.group(1) and ">40<" in row.group(1)
+    assert '<td class="num">0.0</td>' in row.group(1)  # days running: started minutes ago
     assert "not enough data yet" in row.group(1)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
@@ -238,11 +239,19 @@ class WebPages:
             found = self.catalog().experiments.list(project.id, 1, 100).items
             rows = []
             reports = self.api.reports
+            now = datetime.fromtimestamp(self.clock(), UTC)
             for e in found:
-                spec, _, _ = reports.experiment(e.id)
                 doc = reports.overview(e.id)
-                now_ms = int(self.clock() * 1000)
-                days = sum((end or now_ms) - start for start, end in spec.intervals) / 86_400_000
+                days = (
+                    sum(
+                        (
+                            (datetime.fromisoformat(i["end"]) if i["end"] else now)
+                            - datetime.fromisoformat(i["start"])
+                        ).total_seconds()
+                        for i in doc["running_intervals"]
+                    )
+                    / 86_400
+                )
                 rows.append(
                     {"experiment": e, "days": days, "visitors": doc["reach"]["total_count"],
                      "verdict": views.verdict(doc)}
