@@ -21,6 +21,7 @@ import resource
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -61,15 +62,29 @@ def _nested(arrow: str) -> str:
     raise ValueError(f"no DuckDB type for {arrow}")
 
 
-def build(lake: Path, visitors: int, events: int) -> None:
+@dataclass(frozen=True)
+class Ids:
+    """The catalog ids the synthetic events use (the defaults match `spec`)."""
+
+    experiment: str = "100"
+    campaign: str = "200"
+    variations: tuple[str, str, str] = ("301", "302", "303")
+    #: The entity ids of `EVENTS`, in that order.
+    events: tuple[str, ...] = tuple(f"50{i}" for i in range(len(EVENTS)))
+
+
+def build(lake: Path, visitors: int, events: int, ids: Ids = Ids(), t0: int = T0) -> None:
+    """Write the synthetic decisions and conversions; timestamps start at ``t0`` (epoch ms)."""
     con = duckdb.connect()
     conversions = events - visitors
     decisions_sql = f"""
         SELECT 'day' AS date, 'd' || i AS uuid,
-               make_timestamp(({T0} + i % {DAY}) * 1000) AS timestamp,
-               {T0} + i % {DAY} AS timestamp_raw, make_timestamp({T0} * 1000) AS process_timestamp,
-               'v' || i AS visitor_id, '100' AS experiment_id, '200' AS campaign_id,
-               (['301', '302', '303'])[1 + i % 3] AS variation_id, '200' AS entity_id,
+               make_timestamp(({t0} + i % {DAY}) * 1000) AS timestamp,
+               {t0} + i % {DAY} AS timestamp_raw, make_timestamp({t0} * 1000) AS process_timestamp,
+               'v' || i AS visitor_id, '{ids.experiment}' AS experiment_id,
+               '{ids.campaign}' AS campaign_id,
+               (['{"', '".join(ids.variations)}'])[1 + i % 3] AS variation_id,
+               '{ids.campaign}' AS entity_id,
                false AS is_holdback, [] :: VARCHAR[] AS problems, 'v1' AS source,
                'w0:1:' || i AS rawlog_position, '1' AS account_id
         FROM range({visitors}) t(i)
@@ -83,12 +98,12 @@ def build(lake: Path, visitors: int, events: int) -> None:
             FROM range({conversions}) t(i)
         )
         SELECT 'day' AS date, 'c' || j AS uuid,
-               make_timestamp(({T0} + {DAY} + j % {DAY}) * 1000) AS timestamp,
-               {T0} + {DAY} + j % {DAY} AS timestamp_raw,
-               make_timestamp({T0} * 1000) AS process_timestamp,
+               make_timestamp(({t0} + {DAY} + j % {DAY}) * 1000) AS timestamp,
+               {t0} + {DAY} + j % {DAY} AS timestamp_raw,
+               make_timestamp({t0} * 1000) AS process_timestamp,
                'v' || (hash(j) % {visitors}) AS visitor_id,
                (['{"', '".join(EVENTS)}'])[1 + j % 5] AS event_name,
-               '50' || (j % 5) AS entity_id,
+               (['{"', '".join(ids.events)}'])[1 + j % 5] AS entity_id,
                CASE WHEN j % 5 = 0 THEN 100 + j % 5000 END :: BIGINT AS revenue,
                CASE WHEN j % 5 = 1 THEN (j % 100) / 10.0 END :: DOUBLE AS value,
                [] :: VARCHAR[] AS problems, 'v1' AS source, 'w0:2:' || i AS rawlog_position,
