@@ -17,7 +17,7 @@ from liftlog.analysis.counting import (
     prepare,
     stream_hits,
 )
-from liftlog.analysis.counts import merge_counts
+from liftlog.analysis.counts import MAX_SEGMENT_VALUES, OtherValues, merge_counts, segment_order
 from liftlog.analysis.sources import connect
 from liftlog.rules.counting import Aggregator, CountingSpec, MetricSpec
 from tests.analysis.lakes import T0, H, build_lake, conversion, decision
@@ -161,6 +161,30 @@ def test_counting_by_segment_uses_the_attribute_at_the_first_decision(tmp_path: 
     assert by_id["NL"].metrics[2]["301"].sum == 10
     whole = count(connect(settings.lake_dir), SPEC)
     assert merge_counts(SPEC, by_country.values()) == whole  # segments add up to the whole
+
+
+def test_segments_past_the_most_common_values_are_counted_together(tmp_path: Path) -> None:
+    """An attribute with more values than `MAX_SEGMENT_VALUES`: the most common stay apart (ties
+    by value), the rest are one `OtherValues`, and all of them still add up to the whole."""
+    events: list[dict[str, Any]] = []
+    n_values = MAX_SEGMENT_VALUES + 5
+    for k in range(n_values):  # value k has one visitor, and value 0 five more
+        for j in range(6 if k == 0 else 1):
+            visitor = f"z{k}-{j}"
+            d = decision(visitor, "301" if j % 2 == 0 else "302", T0 + H, f"d{k}-{j}")
+            d["attributes"] = [{"entity_id": "9", "key": "zip", "type": "custom",
+                                "value": f"{k:05d}"}]  # fmt: skip
+            events += [d, conversion(visitor, T0 + 2 * H, f"c{k}-{j}", revenue=k)]
+    events.append(decision("nozip", "302", T0 + H, "dn"))
+    settings = build_lake(tmp_path, events)
+    by_zip = count_segments(connect(settings.lake_dir), SPEC, "zip")
+    other = OtherValues(5)
+    kept = ["00000", *(f"{k:05d}" for k in range(1, MAX_SEGMENT_VALUES))]
+    assert sorted(by_zip, key=segment_order) == [*kept, other, None]
+    assert by_zip["00000"].visitors == {"301": 3, "302": 3}
+    assert sum(by_zip[other].visitors.values()) == 5
+    assert by_zip[other].metrics[2]["301"].sum == sum(range(MAX_SEGMENT_VALUES, n_values))
+    assert merge_counts(SPEC, by_zip.values()) == count(connect(settings.lake_dir), SPEC)
 
 
 def test_counting_daily_is_cumulative_and_ends_at_the_total(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from liftlog.api.reports import Reports
+from liftlog.analysis.counts import OtherValues
+from liftlog.api.reports import Reports, segment_json
 from liftlog.lake.loader import Loader
 from liftlog.rawlog.record import Endpoint, RawRecord, encode_frame
 from liftlog.rawlog.writer import SegmentWriter
@@ -147,3 +148,10 @@ def test_the_overview_is_the_full_results_primary_metric(api: Api, world: dict[s
     assert overview["metrics"][0] == full["metrics"][0]
     for key in ("reach", "sample_ratio_mismatch", "method", "confidence_threshold"):
         assert overview[key] == full[key], key
+
+
+def test_segment_values_in_documents() -> None:
+    assert segment_json("NL") == {"value": "NL"}
+    assert segment_json(None) == {"value": None}  # visitors without the attribute
+    other = {"value": "(1,234 other values)", "other_values": 1234}
+    assert segment_json(OtherValues(1234)) == other

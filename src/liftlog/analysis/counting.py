@@ -38,7 +38,15 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from liftlog.analysis.counts import Counts, Number, counts_from, empty_counts
+from liftlog.analysis.counts import (
+    MAX_SEGMENT_VALUES,
+    Counts,
+    Number,
+    OtherValues,
+    SegmentValue,
+    counts_from,
+    empty_counts,
+)
 from liftlog.rules.counting import Aggregator, CountingSpec
 
 Ints = npt.NDArray[np.int64]
@@ -237,7 +245,7 @@ class Prepared:
     variation: Ints
     multiple: npt.NDArray[np.bool_]
     segment: Ints
-    segment_values: list[str | None]
+    segment_values: list[SegmentValue]
     #: How many bits of the key hash de-duplication looks at (64; fewer only in tests).
     key_bits: int = 64
 
@@ -329,13 +337,32 @@ def prepare(
     multiple = np.empty(n, np.bool_)
     multiple[order] = _column(assigned, "multiple", np.bool_)
     segment_of = np.zeros(n, np.int64)
-    values: list[str | None] = [None]
+    values: list[SegmentValue] = [None]
     if segment is not None and n:
         encoded = pc.dictionary_encode(assigned.column("segment").combine_chunks())
-        values = [*encoded.dictionary.to_pylist(), None]
-        codes = encoded.indices.fill_null(len(values) - 1)
-        segment_of[order] = np.asarray(codes.to_numpy(), dtype=np.int64)
+        names: list[str] = encoded.dictionary.to_pylist()
+        codes = np.asarray(encoded.indices.fill_null(len(names)).to_numpy(), dtype=np.int64)
+        values, indices = _most_common(names, codes)
+        segment_of[order] = indices
     return Prepared(n, variation, multiple, segment_of, values, key_bits)
+
+
+def _most_common(names: list[str], codes: Ints) -> tuple[list[SegmentValue], Ints]:
+    """The segment values to count apart and each visitor's index among them.
+
+    ``codes`` index ``names`` per visitor (``len(names)``: no value). The `MAX_SEGMENT_VALUES`
+    values with the most visitors (ties by value) stay; the others become one `OtherValues`.
+    """
+    if len(names) <= MAX_SEGMENT_VALUES:
+        return [*names, None], codes
+    visitors = np.bincount(codes, minlength=len(names) + 1)
+    kept = sorted(range(len(names)), key=lambda i: (-int(visitors[i]), names[i]))
+    kept = kept[:MAX_SEGMENT_VALUES]
+    index = np.full(len(names) + 1, MAX_SEGMENT_VALUES, np.int64)  # the other values
+    index[kept] = np.arange(MAX_SEGMENT_VALUES)
+    index[len(names)] = MAX_SEGMENT_VALUES + 1  # no value
+    other = OtherValues(len(names) - MAX_SEGMENT_VALUES)
+    return [*(names[i] for i in kept), other, None], index[codes]
 
 
 def _hits(spec: CountingSpec, table: pa.Table, keep: npt.NDArray[np.bool_] | None) -> Hits:
@@ -495,10 +522,11 @@ def count_segments(
     *,
     batch_rows: int = BATCH_ROWS,
     key_bits: int = 64,
-) -> dict[str | None, Counts]:
+) -> dict[SegmentValue, Counts]:
     """`count` per value of the ``segment`` attribute at each visitor's first decision.
 
-    Visitors without the attribute are under ``None``. Without a segment, everything is under
+    Visitors without the attribute are under ``None``; past `MAX_SEGMENT_VALUES` values, the
+    least common are counted together under an `OtherValues`. Without a segment, everything is under
     ``None``. ``batch_rows`` and ``key_bits`` are for tests (see `stream_hits`, `prepare`).
     """
     p = prepare(con, spec, segment, key_bits=key_bits)
@@ -552,7 +580,7 @@ def count_segments(
         )
         rows.append({g: tuple(c[g] for c in columns) for g in range(size)})
 
-    out: dict[str | None, Counts] = {}
+    out: dict[SegmentValue, Counts] = {}
     for s, segment_value in enumerate(p.segment_values):
         groups = {v: s * width + i for i, v in enumerate(spec.variation_ids)}
         if not any(visitors[g] for g in groups.values()):

@@ -14,6 +14,34 @@ from liftlog.rules.counting import CountingSpec
 
 Number = int | float
 
+#: Results by an attribute show its most common values (by visitors) one by one and count the
+#: rest together, as one `OtherValues`: an attribute with a value per visitor (a zip code, a
+#: user id) must not make a document, a page or the memory that holds them grow with visitors.
+MAX_SEGMENT_VALUES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class OtherValues:
+    """The values of a segment past its `MAX_SEGMENT_VALUES` most common ones, counted together."""
+
+    #: How many values.
+    count: int
+
+    @property
+    def label(self) -> str:
+        return f"({self.count:,} other values)"
+
+
+#: A value of the attribute a result is broken down by; None: visitors without the attribute.
+SegmentValue = str | OtherValues | None
+
+
+def segment_order(value: SegmentValue) -> tuple[int, str]:
+    """Values in order, then the other values, then visitors without the attribute."""
+    if isinstance(value, str):
+        return (0, value)
+    return (1, "") if isinstance(value, OtherValues) else (2, "")
+
 
 @dataclass(frozen=True, slots=True)
 class MetricCounts:

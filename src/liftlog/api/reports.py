@@ -15,7 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from liftlog.analysis.counting import count_daily, count_segments
-from liftlog.analysis.counts import Counts, empty_counts, merge_counts
+from liftlog.analysis.counts import (
+    Counts,
+    OtherValues,
+    SegmentValue,
+    empty_counts,
+    merge_counts,
+    segment_order,
+)
 from liftlog.analysis.explain import events_by_uuid, rejected_mentions, visitor_events
 from liftlog.analysis.sources import connect, open_lake, versions
 from liftlog.analysis.spec import counting_spec
@@ -56,6 +63,14 @@ def event_json(d: Disposition) -> dict[str, Any]:
         "reason": describe(d.reason),
         "notes": [{"code": n.value, "reason": describe(n)} for n in d.notes],
     }
+
+
+def segment_json(value: SegmentValue) -> dict[str, Any]:
+    """A segment value in a document: the value (None: not set), or the other values' label
+    and how many they are."""
+    if isinstance(value, OtherValues):
+        return {"value": value.label, "other_values": value.count}
+    return {"value": value}
 
 
 def reject_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -207,7 +222,7 @@ class Reports:
         overall: Counts,
         method: str,
         baseline: str | None,
-        segments: tuple[str, dict[str | None, Counts]] | None = None,
+        segments: tuple[str, dict[SegmentValue, Counts]] | None = None,
     ) -> dict[str, Any]:
         """The results document of ``overall``; with ``segments`` (the attribute and the counts
         per value), one more document per value under ``segments``."""
@@ -221,12 +236,12 @@ class Reports:
             doc["segment"] = segment
             doc["segments"] = [
                 {
-                    "value": value,
+                    **segment_json(value),
                     **build_results(
                         spec, arms, counts, method=method, level=level, baseline_id=baseline
                     ),
                 }
-                for value, counts in sorted(by_segment.items(), key=_segment_order)
+                for value, counts in sorted(by_segment.items(), key=lambda i: segment_order(i[0]))
             ]
         return doc
 
@@ -292,7 +307,3 @@ class Reports:
         """``events`` as `event_json`, with how each counts in the experiment."""
         spec, _, _ = self.experiment(experiment_id)
         return [event_json(d) for d in dispositions(events, spec)]
-
-
-def _segment_order(item: tuple[str | None, Any]) -> tuple[bool, str]:
-    return (item[0] is None, item[0] or "")

@@ -22,9 +22,10 @@ def results(experiment_id: int, method: str, segment: str | None, data_dir: Path
             database_url: str | None, as_json: bool) -> None:  # fmt: skip
     """An experiment's results: visitors, conversions, improvement and significance."""
     from liftlog.analysis.counting import count_segments
-    from liftlog.analysis.counts import empty_counts
+    from liftlog.analysis.counts import empty_counts, segment_order
     from liftlog.analysis.sources import connect
     from liftlog.analysis.spec import counting_spec
+    from liftlog.api.reports import segment_json
     from liftlog.report import Arm, build_results, results_text
 
     with open_catalog(data_dir, database_url) as catalog:
@@ -36,13 +37,16 @@ def results(experiment_id: int, method: str, segment: str | None, data_dir: Path
     by_segment = count_segments(connect(lake), spec, segment)
     if segment is None:
         by_segment = {None: by_segment.get(None) or empty_counts(spec)}
-    for value, counts in sorted(by_segment.items(), key=lambda kv: (kv[0] is None, kv[0] or "")):
+    for value, counts in sorted(by_segment.items(), key=lambda kv: segment_order(kv[0])):
         doc = build_results(spec, arms, counts, method=method, level=level)
+        part = segment_json(value)
         if as_json:
-            click.echo(json.dumps({"segment": value, **doc} if segment else doc, indent=2))
+            shown = {"segment": part.pop("value"), **part, **doc} if segment else doc
+            click.echo(json.dumps(shown, indent=2))
             continue
         if segment:
-            click.echo(f"== {segment} = {value if value is not None else '(not set)'}")
+            label = part["value"] if part["value"] is not None else "(not set)"
+            click.echo(f"== {segment} = {label}")
         click.echo(results_text(doc))
 
 
