@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from liftlog.api.count_cache import MAX_ENTRIES, CountCache
+from liftlog.api.count_cache import MAX_CELLS, MAX_ENTRIES, CountCache
 from liftlog.api.reports import Reports
 from tests.api.conftest import Api
 from tests.api.worlds import batch, build_world
@@ -133,6 +133,25 @@ def test_the_least_recently_used_entries_go_first() -> None:
     assert len(calls) == MAX_ENTRIES + 1
     cache.get(1, lambda: (1,), count)
     assert len(calls) == MAX_ENTRIES + 2
+
+
+def test_large_entries_push_the_oldest_out_and_the_newest_always_stays() -> None:
+    clock = Clock()
+    cache = CountCache(clock=clock)
+    count, calls = counter(clock, 0.0, (1,))
+    third = MAX_CELLS // 3
+    for key in ("a", "b", "c"):
+        cache.get(key, lambda: (1,), count, lambda value: third)
+    cache.get("big", lambda: (1,), count, lambda value: 2 * third)  # "a" and "b" go
+    assert len(calls) == 4
+    for key in ("c", "big"):
+        cache.get(key, lambda: (1,), count)
+    assert len(calls) == 4
+    cache.get("a", lambda: (1,), count, lambda value: 1)
+    assert len(calls) == 5
+    cache.get("huge", lambda: (1,), count, lambda value: 2 * MAX_CELLS)  # alone, but kept
+    cache.get("huge", lambda: (1,), count)
+    assert len(calls) == 6
 
 
 # -- on a real server and lake --------------------------------------------------------------------

@@ -9,7 +9,7 @@ the loader it starts, never load it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sized
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -101,22 +101,24 @@ class Reports:
         self.catalog = catalog
         self.cache = cache or CountCache(factor=settings.results_reuse_factor)
 
-    def _count(self, key: Hashable, compute: Callable[[Any], Any]) -> Counted:
-        """``compute(connection)``, or the counts kept from an earlier request (`CountCache`)."""
+    def _count(self, key: Hashable, spec: CountingSpec, compute: Callable[[Any], Sized]) -> Counted:
+        """``compute(connection)`` (several `Counts` of ``spec``: per segment value or per day),
+        or what an earlier request counted (`CountCache`)."""
         lake = self.settings.lake_dir
 
         def run() -> tuple[Any, Any, Any]:
             con, seen = open_lake(lake)
             return compute(con), seen, _latest_received(con)
 
-        return self.cache.get(key, lambda: versions(lake), run)
+        per_counts = max(1, len(spec.metrics)) * len(spec.variation_ids)
+        return self.cache.get(key, lambda: versions(lake), run, lambda v: len(v) * per_counts)
 
     def _segments(self, spec: CountingSpec, segment: str | None) -> Counted:
         key = ("segments", spec, segment)
-        return self._count(key, lambda con: count_segments(con, spec, segment))
+        return self._count(key, spec, lambda con: count_segments(con, spec, segment))
 
     def _daily(self, spec: CountingSpec) -> Counted:
-        return self._count(("daily", spec), lambda con: count_daily(con, spec))
+        return self._count(("daily", spec), spec, lambda con: count_daily(con, spec))
 
     def experiment(self, experiment_id: int) -> tuple[CountingSpec, list[Arm], float]:
         """The experiment's counting spec, its arms, and its project's significance level."""
