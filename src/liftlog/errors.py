@@ -91,7 +91,8 @@ class Forbidden(LiftlogError):
 
 
 class Unavailable(LiftlogError):
-    """The request could not be made durable; the client should resend after ``retry_after`` s."""
+    """The request can't be served now (an event not made durable, too many countings under
+    way); the client should send it again after ``retry_after`` seconds."""
 
     status = 503
     code = "unavailable"

@@ -13,6 +13,7 @@ import pytest
 
 from liftlog.api.count_cache import MAX_CELLS, MAX_ENTRIES, CountCache
 from liftlog.api.reports import Reports
+from liftlog.errors import Unavailable
 from tests.api.conftest import Api
 from tests.api.worlds import batch, build_world
 
@@ -118,6 +119,39 @@ def test_requests_arriving_together_count_once() -> None:
         t.join(10)
     assert len(calls) == 1
     assert [r.value for r in results] == ["counts"] * 4
+
+
+def test_at_most_max_countings_run_at_once_and_too_many_waiting_get_503() -> None:
+    cache = CountCache(max_countings=2, max_waiting=4)
+    release = threading.Event()
+    lock = threading.Lock()
+    running, most = [0], [0]
+
+    def slow() -> tuple[Any, tuple[int | None, ...], Any]:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        assert release.wait(10)
+        with lock:
+            running[0] -= 1
+        return "counts", (1,), None
+
+    threads = [
+        threading.Thread(target=cache.get, args=(key, lambda: (1,), slow)) for key in range(4)
+    ]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while cache.waiting < 4 and time.monotonic() < deadline:  # all four are in
+        time.sleep(0.01)
+    with pytest.raises(Unavailable) as refused:
+        cache.get("fifth", lambda: (1,), slow)
+    assert refused.value.status == 503 and refused.value.retry_after > 0
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert most[0] == 2
+    assert cache.get("fifth", lambda: (1,), slow).value == "counts"  # room again
 
 
 def test_the_least_recently_used_entries_go_first() -> None:

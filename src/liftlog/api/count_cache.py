@@ -12,7 +12,10 @@ experiments. What an entry may be reused for:
   ``1 / factor`` of the server's time however often its page is opened. The results say when
   they were counted and whether events were loaded since (`Counted` in ``freshness``).
 
-Requests for the same key wait for the one counting it instead of counting it again.
+Requests for the same key wait for the one counting it instead of counting it again. A counting
+holds up to about 2.5 GiB at 100M events, so at most ``max_countings`` run at once; past
+``max_waiting`` requests waiting for countings, more get 503 with Retry-After instead of
+holding a worker thread each.
 """
 
 from __future__ import annotations
@@ -25,12 +28,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from liftlog.analysis.sources import Versions
+from liftlog.errors import Unavailable
 
 #: Past this many entries, or this many cells (one variation's counts of one metric, about 360
 #: bytes) in all, the least recently used entries are dropped. The daily counts of an experiment
 #: with 3 variations and 5 metrics over 30 days are 450 cells; with 50 metrics over a year, 55k.
 MAX_ENTRIES = 64
 MAX_CELLS = 200_000
+#: Countings at once, and requests waiting for countings (theirs or another's), per process.
+MAX_COUNTINGS = 2
+MAX_WAITING = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +64,8 @@ class CountCache:
         reuse_after: float = 1.0,
         max_age: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        max_countings: int = MAX_COUNTINGS,
+        max_waiting: int = MAX_WAITING,
     ) -> None:
         self.factor = factor
         self.reuse_after = reuse_after
@@ -66,6 +75,14 @@ class CountCache:
         self._cells = 0
         self._lock = threading.Lock()
         self._counting: dict[Hashable, threading.Lock] = {}
+        self._slots = threading.BoundedSemaphore(max_countings)
+        self.max_waiting = max_waiting
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        """Requests counting or waiting for a counting now."""
+        return self._waiting
 
     def _window(self, entry: Counted) -> float:
         """How long after counting ``entry`` answers for a changed lake (seconds)."""
@@ -106,20 +123,30 @@ class CountCache:
         if entry is not None:
             return entry
         with self._lock:
+            if self._waiting >= self.max_waiting:
+                raise Unavailable("Too many results are being counted; retry shortly.", 5)
+            self._waiting += 1
             gate = self._counting.setdefault(key, threading.Lock())
-        with gate:  # one counting per key; the others wait for it and take its result
-            entry = self.peek(key, current())
-            if entry is not None:
+        try:
+            with gate:  # one counting per key; the others wait for it and take its result
+                entry = self.peek(key, current())
+                if entry is not None:
+                    return entry
+                with self._slots:
+                    started_ms, start = int(time.time() * 1000), self.clock()
+                    value, versions, latest = count()
+                    finished = self.clock()
+                size = cells(value)
+                entry = Counted(
+                    value, versions, started_ms, finished - start, latest, finished, size
+                )
+                with self._lock:
+                    self._store(key, entry)
+                    self._counting.pop(key, None)
                 return entry
-            started_ms, start = int(time.time() * 1000), self.clock()
-            value, versions, latest = count()
-            finished = self.clock()
-            size = cells(value)
-            entry = Counted(value, versions, started_ms, finished - start, latest, finished, size)
+        finally:
             with self._lock:
-                self._store(key, entry)
-                self._counting.pop(key, None)
-            return entry
+                self._waiting -= 1
 
     def _store(self, key: Hashable, entry: Counted) -> None:
         """Keep ``entry``; drop the least recently used ones past the limits (never ``entry``)."""
