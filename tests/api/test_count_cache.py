@@ -251,3 +251,17 @@ def test_long_counts_are_reused_after_new_events_and_say_so(
         recounted = reports.results(experiment_id)
     assert _conversions(recounted, world["b"]) == before + 1
     assert recounted["freshness"]["loaded_since_counted"] is False
+
+
+def test_the_experiments_list_takes_the_primary_metric_from_kept_counts(
+    api: Api, world: dict[str, Any]
+) -> None:
+    experiment_id = world["experiment"]["id"]
+    with api.catalog() as catalog:
+        counted_alone = Reports(api.server.settings, lambda: catalog).overview(experiment_id)
+        reports = Reports(api.server.settings, lambda: catalog)
+        full = reports.results(experiment_id)
+        overview = reports.overview(experiment_id)
+    assert overview["freshness"]["counted_at"] == full["freshness"]["counted_at"]
+    assert overview["metrics"] == full["metrics"][:1] == counted_alone["metrics"]
+    assert overview["reach"] == full["reach"] == counted_alone["reach"]
