@@ -25,10 +25,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from liftlog.analysis.sources import Versions
 from liftlog.errors import Unavailable
+
+if TYPE_CHECKING:
+    from liftlog.analysis.sources import Versions
 
 #: Past this many entries, or this many cells (one variation's counts of one metric, about 360
 #: bytes) in all, the least recently used entries are dropped. The daily counts of an experiment
@@ -50,7 +53,7 @@ class Counted:
     counted_at_ms: int
     seconds: float
     #: The latest ``process_timestamp`` in the snapshot counted (None: nothing loaded).
-    latest_received: Any
+    latest_received: datetime | None
     #: `time.monotonic` when counting finished.
     finished: float
     #: Its size, in cells (see `MAX_CELLS`).
@@ -113,7 +116,7 @@ class CountCache:
         self,
         key: Hashable,
         current: Callable[[], Versions],
-        count: Callable[[], tuple[Any, Versions, Any]],
+        count: Callable[[], tuple[Any, Versions, datetime | None]],
         cells: Callable[[Any], int] = lambda value: 1,
     ) -> Counted:
         """The entry for ``key`` if it may answer now, else a new one from ``count``, which

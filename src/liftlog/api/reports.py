@@ -24,7 +24,7 @@ from liftlog.analysis.counts import (
     segment_order,
 )
 from liftlog.analysis.explain import events_by_uuid, rejected_mentions, visitor_events
-from liftlog.analysis.sources import connect, open_lake, versions
+from liftlog.analysis.sources import Versions, connect, open_lake, versions
 from liftlog.analysis.spec import counting_spec
 from liftlog.api.count_cache import CountCache, Counted
 from liftlog.catalog.store import Catalog
@@ -106,7 +106,7 @@ class Reports:
         or what an earlier request counted (`CountCache`)."""
         lake = self.settings.lake_dir
 
-        def run() -> tuple[Any, Any, Any]:
+        def run() -> tuple[Any, Versions, datetime | None]:
             con, seen = open_lake(lake)
             return compute(con), seen, _latest_received(con)
 
