@@ -66,6 +66,13 @@ def test_results_api_methods_segments_and_csv(api: Api, world: dict[str, Any]) -
         assert {row["visitors"] for row in rows if row["segment_value"] == "DE"} == {"10"}
         error_of(r.get(base, params={"method": "magic"}), 400)
         error_of(r.get("/v2/experiments/999999/results"), 404)
+        # ids past 64 bits name nothing; a query integer is plain digits
+        error_of(r.get("/v2/experiments/99999999999999999999999/results"), 404)
+        error_of(r.get("/v2/experiments/-1/timeseries"), 404)
+        timeline = "/v2/visitors/r0/timeline"
+        for bad in ("99999999999999999999999", "1_0", "-1", " 7", "١٢"):
+            problem = error_of(r.get(timeline, params={"experiment": bad}), 400)
+            assert problem["details"][0]["path"] == "query.experiment"
     with api.client() as anonymous:
         error_of(anonymous.get(base), 401)
 

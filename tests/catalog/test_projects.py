@@ -37,6 +37,16 @@ def test_projects_get_unknown_is_not_found(catalog: Catalog) -> None:
         catalog.projects.get(987654)
 
 
+@pytest.mark.parametrize("object_id", [0, -1, 1 << 63, 10**23])
+def test_ids_past_64_bits_or_below_1_are_not_found(catalog: Catalog, object_id: int) -> None:
+    """Not an overflow in the database driver (SQLite can't bind them): nothing has them."""
+    with pytest.raises(NotFound):
+        catalog.projects.get(object_id)
+    with pytest.raises(NotFound):
+        catalog.experiments.get(object_id)
+    assert catalog.kind_of(object_id) is None
+
+
 @pytest.mark.parametrize(
     ("body", "error", "path"),
     [

@@ -108,3 +108,12 @@ def test_pages_hide_other_accounts_projects(web: Api, browser_client: httpx.Clie
     page = browser_client.get(f"/ui/projects/{theirs['id']}")
     assert page.status_code == 404
     assert "Not yours" not in browser_client.get("/ui/projects").text
+
+
+def test_pages_for_ids_past_64_bits_are_not_found(browser_client: httpx.Client) -> None:
+    huge = "99999999999999999999999"
+    for path in (f"/ui/projects/{huge}", f"/ui/experiments/{huge}",
+                 f"/ui/experiments/{huge}/results.csv"):  # fmt: skip
+        assert browser_client.get(path).status_code == 404, path
+    debugger = browser_client.get("/ui/debugger", params={"experiment": huge, "q": "r0"})
+    assert debugger.status_code in (400, 404)

@@ -37,23 +37,28 @@ def _required_int(request: Request, name: str) -> int:
     return value
 
 
+def _digits(raw: str) -> bool:
+    """A non-negative integer as ids are: 64-bit, so at most 18 digits here."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
+
+
 def _int_param(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        return int(raw)
-    except ValueError:
+    if not _digits(raw):
         raise InvalidInput(
-            f"'{name}' must be an integer.", [Problem(f"query.{name}", "must be an integer")]
-        ) from None
+            f"'{name}' must be an integer.",
+            [Problem(f"query.{name}", "must be a non-negative integer")],
+        )
+    return int(raw)
 
 
 def _path_int(request: Request, name: str) -> int:
-    try:
-        return int(request.path_params[name])
-    except ValueError:
-        raise NotFound(f"No experiment {request.path_params[name]!r}.") from None
+    raw = str(request.path_params[name])
+    if not _digits(raw):
+        raise NotFound(f"No experiment {raw!r}.")
+    return int(raw)
 
 
 def _method(request: Request) -> str:

@@ -61,6 +61,8 @@ def new_id(conn: Connection, kind: str) -> int:
 
 
 def kind_of(conn: Connection, object_id: int) -> str | None:
+    if not 0 < object_id <= MAX_ID:
+        return None
     row = conn.execute(select(schema.ids.c.kind).where(schema.ids.c.id == object_id)).first()
     return None if row is None else str(row[0])
 
@@ -73,8 +75,15 @@ def bump_revision(conn: Connection, project_id: int, now: int) -> None:
     )
 
 
+#: Ids are 64-bit integers in both databases: a larger number names nothing (and SQLite can't
+#: even bind it).
+MAX_ID = (1 << 63) - 1
+
+
 def fetch(conn: Connection, table: Table, object_id: int, what: str) -> RowMapping:
-    row = conn.execute(select(table).where(table.c.id == object_id)).mappings().first()
+    row = None
+    if 0 < object_id <= MAX_ID:
+        row = conn.execute(select(table).where(table.c.id == object_id)).mappings().first()
     if row is None:
         raise NotFound(f"{what} {object_id} not found")
     return row
