@@ -113,6 +113,15 @@ def test_experiments_create_returns_rest_shape(catalog: Catalog, project: Projec
         ),
         ({"campaign_id": 999_999}, Unprocessable, "$.campaign_id"),
         ({"surprise": 1}, InvalidInput, "$.surprise"),
+        # past 64 bits: no database can hold them (SQLite could not even look them up)
+        ({"metrics": [{"event_id": 10**30}]}, InvalidInput, "$.metrics[0].event_id"),
+        ({"campaign_id": 1 << 63}, InvalidInput, "$.campaign_id"),
+        (
+            {"audience_conditions": ["or", {"audience_id": 10**30}]},
+            InvalidInput,
+            "$.audience_conditions[1].audience_id",
+        ),
+        ({"attribution_window_seconds": -(10**30)}, InvalidInput, "$.attribution_window_seconds"),
     ],
 )
 def test_experiments_create_names_each_problem_by_path(

@@ -17,6 +17,7 @@ from liftlog.errors import InvalidInput, Problem, Unprocessable
 T = TypeVar("T")
 
 MAX_NAME = 255
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 MAX_TEXT = 65_536
 
 
@@ -98,6 +99,9 @@ class Checker:
             value = int(value)  # ids travel as numeric strings in datafiles
         if isinstance(value, bool) or not isinstance(value, int):
             self.bad(path, "must be an integer")
+            return None
+        if not INT64_MIN <= value <= INT64_MAX:  # what both databases store
+            self.bad(path, "must be a 64-bit integer")
             return None
         if low is not None and value < low:
             self.breaks(path, f"must be at least {low}")
