@@ -380,6 +380,10 @@ def test_legacy_missing_parameters_are_named(server: Server, client: httpx.Clien
         {"path": "query.time", "problem": "must be epoch seconds (an integer)"},
     ]
     assert lake_status(server.settings)["rawlog"]["bytes"] == 0
+    past_64_bits = client.get("/event?a=1&n=e&u=v&time=" + "9" * 17)  # in ms: past 2**63
+    assert past_64_bits.status_code == 400
+    assert past_64_bits.json()["error"]["details"][0]["path"] == "query.time"
+    assert lake_status(server.settings)["rawlog"]["bytes"] == 0
 
 
 def test_events_many_visitors_in_one_batch(server: Server, client: httpx.Client) -> None:

@@ -158,6 +158,29 @@ def test_loader_sends_what_it_cannot_read_to_rejects(tmp_path: Path) -> None:
     assert len(rows(tmp_path, "conversions")) == 3
 
 
+def test_loader_survives_legacy_numbers_the_lake_cannot_hold(tmp_path: Path) -> None:
+    """Revenue past 64 bits is flagged, a time past 64-bit milliseconds is rejected, and the
+    events after them still load (an overflow once stopped the loader process for good)."""
+    settings = Settings(data_dir=tmp_path)
+    writer = open_writer(settings.rawlog_dir)
+    append(writer, b"a=1&n=buy&u=v1&v=" + b"9" * 40, Endpoint.LEGACY_GET)
+    append(writer, b"a=1&n=buy&u=v2&v=+12", Endpoint.LEGACY_GET)
+    append(writer, b"a=1&n=buy&u=v3&time=" + b"9" * 30, Endpoint.LEGACY_GET)
+    append(writer, b"a=1&n=buy&u=v4&v=-250&time=1700000000", Endpoint.LEGACY_GET)
+    append(writer, batch(1))
+    writer.close()
+    loader = Loader(settings)
+    assert loader.drain() == 5
+    loader.close()
+    legacy = {r["visitor_id"]: r for r in rows(tmp_path, "conversions") if r["source"] == "legacy"}
+    assert legacy["v1"]["revenue"] is None and legacy["v1"]["problems"] == ["revenue_not_integer"]
+    assert legacy["v2"]["revenue"] is None and legacy["v2"]["problems"] == ["revenue_not_integer"]
+    assert legacy["v4"]["revenue"] == -250 and legacy["v4"]["timestamp_raw"] == 1_700_000_000_000
+    [reject] = rows(tmp_path, "rejects")
+    assert reject["reason"] == "invalid_body" and "query.time" in reject["detail"]
+    assert len(rows(tmp_path, "conversions")) == 3 + 3  # batch(1) has three
+
+
 def test_loader_compaction_keeps_every_row(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     writer = open_writer(settings.rawlog_dir)

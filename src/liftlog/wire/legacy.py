@@ -24,6 +24,8 @@ from urllib.parse import parse_qsl
 from liftlog.errors import InvalidInput, Problem
 
 REQUIRED = ("a", "n")
+#: ``time`` in milliseconds must be a 64-bit integer, as the lake stores it.
+MAX_TIME = (1 << 63) // 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,7 @@ def parse_query(query: str) -> LegacyEvent:
     for key in REQUIRED:
         if not params.get(key):
             problems.append(Problem(f"query.{key}", "is required"))
-    if (t := params.get("time")) and not t.isdigit():
+    if (t := params.get("time")) and not (t.isascii() and t.isdigit() and int(t) < MAX_TIME):
         problems.append(Problem("query.time", "must be epoch seconds (an integer)"))
     if problems:
         raise InvalidInput("The event call is missing or has malformed parameters.", problems)

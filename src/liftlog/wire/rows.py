@@ -132,9 +132,10 @@ def add_legacy(rows: Rows, event: LegacyEvent, meta: Meta) -> None:
         problems.append("anonymous")
     revenue = None
     if event.revenue is not None:
-        try:
+        digits = event.revenue.removeprefix("-")
+        if digits.isascii() and digits.isdigit() and abs(int(event.revenue)) < 1 << 63:
             revenue = int(event.revenue)
-        except ValueError:
+        else:  # not an integer of cents, or none the lake can hold
             problems.append("revenue_not_integer")
     experiments = [
         {"campaign_id": None, "experiment_id": x, "variation_id": v, "is_holdback": False}
