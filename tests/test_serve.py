@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +49,43 @@ def test_status_reports_rows_and_waiting_bytes(server: Server) -> None:
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     assert "decisions" in text and "0 bytes waiting to load" in text
+
+
+def _loaders(server_pid: int) -> list[int]:
+    """The server's loader processes: its children started by multiprocessing's spawn."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == server_pid and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_loader_that_dies_is_started_again(tmp_path: Path) -> None:
+    """Killed outright (as the OOM killer would), the loader comes back and loads what came
+    in meanwhile, once each."""
+    server = Server(tmp_path / "data", free_port()).start()
+    try:
+        assert server.proc is not None
+        [first] = _loaders(server.proc.pid)
+        os.kill(first, signal.SIGKILL)
+        body = (FIXTURES / "events" / "sdk_track.json").read_text()
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            for i in range(20):
+                sent = body.replace("fc1bc6a8-3282-4728-97f0-ab7e0a7e214d", f"again-{i}")
+                assert client.post("/v1/events", content=sent).status_code == 204
+        server.wait_loaded()
+        [second] = _loaders(server.proc.pid)
+        assert second != first
+    finally:
+        server.stop()
+    assert "the loader exited (code -9); starting it again in 1 s" in server.log()
+    uuids = sorted(r["uuid"] for r in rows(server.data_dir, "conversions"))
+    assert uuids == sorted(f"again-{i}" for i in range(20))

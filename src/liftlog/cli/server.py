@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import multiprocessing.process
 import os
+import threading
+import time
 from pathlib import Path
 
 import click
@@ -65,10 +68,7 @@ def serve(
         first_start = demo and demo_module.is_first_start(catalog)
     loader = None
     if not no_loader:
-        ctx = multiprocessing.get_context("spawn")
-        loader = ctx.Process(
-            target=_run_loader, args=(settings, os.getpid()), name="liftlog-loader"
-        )
+        loader = LoaderKeeper(settings)
         loader.start()
     base = f"http://{host}:{port}"
     click.echo(f"liftlog serving on {base}  (data: {settings.data_dir})")
@@ -95,8 +95,7 @@ def serve(
         )
     finally:
         if loader is not None:
-            loader.terminate()  # SIGTERM: the loader finishes its batch and exits
-            loader.join(30)
+            loader.stop()
 
 
 #: Allocator settings for the loader's process, set before Arrow and Delta load (their own
@@ -122,6 +121,74 @@ def _run_loader(settings: Settings, parent_pid: int) -> None:
     from liftlog.lake.loader import run_loader_process
 
     run_loader_process(settings, parent_pid)
+
+
+class LoaderKeeper:
+    """The loader process beside the server, started again whenever it dies.
+
+    The loader stops only when the server does; if it exits before (a bug in loading some
+    record, the OOM killer), events would pile up in the raw log unloaded. So a thread of the
+    server's process waits on it and starts a new one, after 1 s, then twice as long each time it
+    dies again within a minute (at most a minute apart), and says so on stderr. A new loader
+    resumes from the raw log's checkpoints: nothing is loaded twice.
+    """
+
+    #: A loader that ran this long before dying is restarted after the shortest delay again.
+    STEADY = 60.0
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()  # a loader is started only while not stopping
+        self._proc: multiprocessing.process.BaseProcess | None = None
+        self._thread = threading.Thread(target=self._watch, name="liftlog-loader-keeper")
+
+    def start(self) -> None:
+        self._spawn()
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            ctx = multiprocessing.get_context("spawn")
+            proc = ctx.Process(
+                target=_run_loader, args=(self.settings, os.getpid()), name="liftlog-loader"
+            )
+            proc.start()
+            self._proc = proc
+
+    def _watch(self) -> None:
+        delay = 1.0
+        while not self._stopping.is_set():
+            proc = self._proc
+            assert proc is not None
+            started = time.monotonic()
+            proc.join()
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - started >= self.STEADY:
+                delay = 1.0
+            click.echo(
+                f"liftlog: the loader exited (code {proc.exitcode}); starting it again in "
+                f"{delay:g} s",
+                err=True,
+            )
+            if self._stopping.wait(delay):
+                return
+            delay = min(delay * 2, 60.0)
+            self.restarts += 1
+            self._spawn()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping.set()
+        proc = self._proc
+        if proc is not None and proc.is_alive():
+            proc.terminate()  # SIGTERM: the loader finishes its batch and exits
+            proc.join(30)
 
 
 def _loopback(host: str) -> str:
