@@ -214,6 +214,8 @@ def _with(path: list[str | int], value: Any) -> dict[str, Any]:
 
 
 EVENT = ["visitors", 0, "snapshots", 0, "events", 0]
+#: 100,000 nested empty arrays.
+DEEP = b"[" * 100_000 + b"]" * 100_000
 MALFORMED: list[tuple[str, bytes | dict[str, Any], list[dict[str, str]]]] = [
     ("not json", b"{oops", [{"path": "$", "problem": "not valid JSON: ..."}]),
     ("array", b"[]", [{"path": "$", "problem": "expected an object, got array"}]),
@@ -246,6 +248,11 @@ MALFORMED: list[tuple[str, bytes | dict[str, Any], list[dict[str, str]]]] = [
       {"path": "$.visitors[0].visitor_id", "problem": "is required"},
       {"path": "$.visitors[0].snapshots[0].events[0].timestamp", "problem": "is required"},
       {"path": "$.visitors[0].snapshots[0].events[0].uuid", "problem": "is required"}]),
+    # nested past the JSON parser's recursion limit: where it can't be typed, and in tags
+    ("deep visitors", b'{"account_id": "1", "visitors": ' + DEEP + b"}",
+     [{"path": "$", "problem": "nests too deeply"}]),
+    ("deep tags", json.dumps(_with([*EVENT, "tags"], {"a": "DEEP"})).encode().replace(
+        b'"DEEP"', DEEP), [{"path": "$", "problem": "nests too deeply"}]),
 ]  # fmt: skip
 
 

@@ -143,16 +143,21 @@ def test_loader_sends_what_it_cannot_read_to_rejects(tmp_path: Path) -> None:
     writer = open_writer(settings.rawlog_dir)
     append(writer, b'{"account_id": 5}')  # what an older, laxer collector might have let in
     append(writer, b"n=only-a-name", Endpoint.LEGACY_GET)
+    deep = b'{"account_id": "1", "visitors": [{"visitor_id": "v", "snapshots": [{"events": [{'
+    deep += b'"uuid": "u", "timestamp": 1700000000000, "tags": {"a": '
+    append(writer, deep + b"[" * 20_000 + b"]" * 20_000 + b"}}]}]}]}")  # past the parser's limit
     append(writer, batch(1))
     writer.close()
     loader = Loader(settings)
-    assert loader.drain() == 3
+    assert loader.drain() == 4
     loader.close()
     rejects = rows(tmp_path, "rejects")
     assert [(r["endpoint"], r["reason"]) for r in rejects] == [
         ("v1", "invalid_body"),
         ("legacy", "invalid_body"),
+        ("v1", "invalid_body"),
     ]
+    assert rejects[2]["detail"] == "$: nests too deeply"
     assert "$.account_id: expected a string, got number" in rejects[0]["detail"]
     assert rejects[0]["body"] == b'{"account_id": 5}'
     assert len(rows(tmp_path, "conversions")) == 3

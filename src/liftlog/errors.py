@@ -104,3 +104,11 @@ class Unavailable(LiftlogError):
 
 class CorruptLog(LiftlogError):
     """A raw-log segment holds bytes that are not a valid record (not a torn tail)."""
+
+
+def too_deep() -> InvalidInput:
+    """A JSON body nested deeper than the parser's recursion limit (about a thousand levels;
+    no body liftlog reads needs more than a few dozen)."""
+    return InvalidInput(
+        "The body is nested too deeply to read.", [Problem("$", "nests too deeply")]
+    )

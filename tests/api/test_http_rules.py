@@ -93,6 +93,19 @@ def test_error_shapes(writer: httpx.Client) -> None:
         "/v2/attributes", content=b"{nope", headers={"content-type": "application/json"}
     )
     assert error_of(not_json, 400)["details"][0]["path"] == "$"
+    deep = b"[" * 20_000 + b"]" * 20_000  # past the JSON parsers' recursion limit
+    as_json = {"content-type": "application/json"}
+    too_deep = writer.post("/v2/attributes", content=b'{"key": ' + deep + b"}", headers=as_json)
+    assert error_of(too_deep, 400)["details"] == [{"path": "$", "problem": "nests too deeply"}]
+    deep_text = writer.post(  # conditions may come as JSON text: parsed again, as deep
+        "/v2/audiences",
+        json={"project_id": project["id"], "name": "a", "conditions": deep.decode()},
+    )
+    assert error_of(deep_text, 400)["details"][0]["path"] == "$.conditions"
+    deep_client = writer.post(
+        "/oauth/clients", content=b'{"client_name": ' + deep + b"}", headers=as_json
+    )
+    assert error_of(deep_client, 400)["details"] == [{"path": "$", "problem": "nests too deeply"}]
     unknown_field = writer.post(
         "/v2/attributes", json={"project_id": project["id"], "key": "k", "colour": "red"}
     )

@@ -38,6 +38,9 @@ def _decoded(check: Checker, key: str) -> tuple[bool, Any]:
         except ValueError:
             check.bad(check.at(key), "must be a condition tree or its JSON text")
             return False, None
+        except RecursionError:
+            check.bad(check.at(key), f"nests deeper than {MAX_DEPTH} levels")
+            return False, None
     return True, value
 
 

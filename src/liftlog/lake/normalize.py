@@ -144,7 +144,8 @@ def _chunk(
         body = records.body[i]
         try:
             batches.append(_decoder.decode(body))
-        except ValueError:  # msgspec.DecodeError, or a UnicodeDecodeError it lets through
+        # msgspec.DecodeError, a UnicodeDecodeError it lets through, or nesting past its limit
+        except (ValueError, RecursionError):
             _reject(rejects, records, i, _problems_of(body))
             continue
         kept.append(i)

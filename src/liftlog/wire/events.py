@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from liftlog.errors import InvalidInput, Problem
+from liftlog.errors import InvalidInput, Problem, too_deep
 from liftlog.wire.validate import problems_for
 
 # The Structs are gc=False: a decoded body can't hold a reference cycle, so the garbage collector
@@ -94,12 +94,16 @@ def decode_batch(body: bytes) -> EventBatch:
         return _decoder.decode(body)
     except msgspec.DecodeError:
         pass
+    except RecursionError:
+        raise too_deep() from None
     try:
         raw = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise InvalidInput(
             "The body is not valid JSON.", [Problem("$", f"not valid JSON: {exc}")]
         ) from None
+    except RecursionError:
+        raise too_deep() from None
     problems = problems_for(EventBatch, raw)
     if not problems:  # pragma: no cover - the typed decoder and the walker disagree
         problems = [Problem("$", "does not match the Event API v1 schema")]

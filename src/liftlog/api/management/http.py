@@ -35,7 +35,7 @@ from liftlog.api.body import read_body
 from liftlog.catalog.models import Page
 from liftlog.catalog.repo import DEFAULT_PER_PAGE
 from liftlog.catalog.store import Catalog
-from liftlog.errors import Conflict, InvalidInput, NotFound, Problem, Unavailable
+from liftlog.errors import Conflict, InvalidInput, NotFound, Problem, Unavailable, too_deep
 
 T = TypeVar("T")
 
@@ -84,6 +84,8 @@ class Call:
             raise InvalidInput(
                 "The body is not valid JSON.", [Problem("$", f"invalid JSON: {exc}")]
             ) from None
+        except RecursionError:
+            raise too_deep() from None
 
     def json_object(self) -> dict[str, Any]:
         body = self.json()

@@ -39,7 +39,14 @@ from liftlog.api.oauth.models import Owner
 from liftlog.api.oauth.requests import Prepared, prepare, read_body, stored
 from liftlog.api.oauth.server import CatalogSource, LiftlogAuthorizationServer, store_provider
 from liftlog.catalog.oauth import AUTH_METHODS, SCOPES, OAuthStore
-from liftlog.errors import Forbidden, InvalidInput, LiftlogError, Problem, Unauthorized
+from liftlog.errors import (
+    Forbidden,
+    InvalidInput,
+    LiftlogError,
+    Problem,
+    Unauthorized,
+    too_deep,
+)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -193,6 +200,8 @@ class OAuthEndpoints:
             metadata = msgspec.json.decode(body)
         except msgspec.DecodeError as exc:
             raise InvalidInput("The body is not JSON.", [Problem("$", str(exc))]) from None
+        except RecursionError:
+            raise too_deep() from None
         registered = self.store.register_client(metadata, account_id=principal.account_id)
         return JSONResponse(registered.to_dict(), status_code=201, headers=NO_STORE)
 
