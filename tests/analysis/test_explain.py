@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from liftlog.analysis.counting import hits_view, prepare
-from liftlog.analysis.explain import events_by_uuid, rejected_mentions, timeline
+from liftlog.analysis.explain import events_by_uuid, judged, rejected_mentions, timeline
 from liftlog.analysis.sources import connect
 from liftlog.lake.loader import Loader
 from liftlog.rawlog.record import Endpoint, RawRecord, encode_frame
 from liftlog.rawlog.writer import open_writer
 from liftlog.rules.counting import Reason
-from tests.analysis.lakes import T0, build_lake
+from tests.analysis.lakes import T0, build_lake, conversion, decision
 from tests.analysis.test_counting import LEGACY, SPEC, scenario
 
 EXPECTED = {
@@ -101,3 +101,20 @@ def test_explain_by_uuid_and_rejected_mentions(tmp_path: Path) -> None:
     assert [e.duplicate for e in events_by_uuid(con, "c2")] == [False, True]
     [reject] = rejected_mentions(con, "lost-1")
     assert reject["reason"] == "invalid_body"
+
+
+def test_a_long_timeline_shows_its_oldest_events_judged_by_all_of_them(tmp_path: Path) -> None:
+    """Cut to its oldest events, a visitor's timeline still finds the first decision among all
+    of them: conversions before a decision past the cut are before it, not 'never decided'."""
+    H = 3_600_000
+    events = [conversion("busy", T0 + H + i, f"early{i}") for i in range(5)]
+    events += [decision("busy", "302", T0 + 2 * H, "d"), conversion("busy", T0 + 3 * H, "late")]
+    con = connect(build_lake(tmp_path, events).lake_dir)
+    shown, total = judged(con, "busy", SPEC, limit=3)
+    assert total == 7
+    assert [(d.event.uuid, d.reason) for d in shown] == [
+        (f"early{i}", Reason.BEFORE_FIRST_DECISION) for i in range(3)
+    ]
+    [late], one = judged(con, "busy", SPEC, uuid="late")
+    assert (late.reason, late.variation_id, one) == (Reason.COUNTED, "302", 1)
+    assert len(timeline(con, "busy", SPEC)) == 7  # the default cut is far above

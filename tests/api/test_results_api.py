@@ -90,6 +90,7 @@ def test_results_api_timeline_and_explain(api: Api, world: dict[str, Any]) -> No
         timeline = r.get("/v2/visitors/r0/timeline", params={"experiment": experiment_id}).json()
         reasons = {e["uuid"]: e["disposition"] for e in timeline["events"]}
         assert reasons == {"too-early": "before_first_decision", "d0": "decision", "c0": "counted"}
+        assert (timeline["events_total"], timeline["truncated"]) == (3, False)
         [early] = [e for e in timeline["events"] if e["uuid"] == "too-early"]
         assert "before the visitor's first decision" in early["reason"]
         explained = r.get("/v2/events/nobody/explain", params={"experiment": experiment_id})

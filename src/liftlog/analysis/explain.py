@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import duckdb
 
 from liftlog.rules.counting import CountingSpec
-from liftlog.rules.dispositions import Disposition, StoredEvent, dispositions
+from liftlog.rules.dispositions import Disposition, First, StoredEvent, earlier_exposure, judge
 
 # Duplicates are decided over the whole table: the first row of each (entity_id, uuid,
 # timestamp) key, in the order rows were received, is the original.
@@ -72,28 +74,77 @@ def _stored(row: dict[str, Any]) -> StoredEvent:
     )
 
 
-def _query(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[StoredEvent]:
+#: Events of one visitor that a timeline shows, the oldest first: a visitor id shared by a bot or
+#: a misconfigured client (``"undefined"``, ``"user123"``) can have millions.
+MAX_EVENTS = 1_000
+#: Rows read from DuckDB at a time when going through all of a visitor's events.
+_BATCH = 10_000
+
+
+def _rows(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> Iterator[StoredEvent]:
+    # On ``con`` itself: an empty lake's tables are registered on it alone. One pass at a time.
     cursor = con.execute(_EVENTS.format(where=where), params * 2)
     names = [d[0] for d in cursor.description or ()]
-    return [_stored(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+    while batch := cursor.fetchmany(_BATCH):
+        for row in batch:
+            yield _stored(dict(zip(names, row, strict=True)))
 
 
-def visitor_events(con: duckdb.DuckDBPyConnection, visitor_id: str) -> list[StoredEvent]:
-    """Every stored event of ``visitor_id``, oldest first."""
-    return _query(con, "visitor_id = ?", [visitor_id])
+def _query(
+    con: duckdb.DuckDBPyConnection, where: str, params: list[Any], limit: int
+) -> list[StoredEvent]:
+    return list(itertools.islice(_rows(con, where, params), limit))
 
 
-def events_by_uuid(con: duckdb.DuckDBPyConnection, uuid: str) -> list[StoredEvent]:
-    """Every stored event with this ``uuid`` (duplicates included), oldest first."""
-    return _query(con, "uuid = ?", [uuid])
+def visitor_events(
+    con: duckdb.DuckDBPyConnection, visitor_id: str, limit: int = MAX_EVENTS
+) -> list[StoredEvent]:
+    """The first ``limit`` stored events of ``visitor_id``, oldest first."""
+    return _query(con, "visitor_id = ?", [visitor_id], limit)
 
 
-def rejected_mentions(con: duckdb.DuckDBPyConnection, text: str) -> list[dict[str, Any]]:
-    """Rejected records whose body contains ``text`` (a visitor id or a uuid)."""
+def events_by_uuid(
+    con: duckdb.DuckDBPyConnection, uuid: str, limit: int = MAX_EVENTS
+) -> list[StoredEvent]:
+    """The first ``limit`` stored events with this ``uuid`` (duplicates included), oldest
+    first."""
+    return _query(con, "uuid = ?", [uuid], limit)
+
+
+def judged(
+    con: duckdb.DuckDBPyConnection,
+    visitor_id: str,
+    spec: CountingSpec,
+    *,
+    uuid: str | None = None,
+    limit: int = MAX_EVENTS,
+) -> tuple[list[Disposition], int]:
+    """How the visitor's events (those with ``uuid`` only, if given) count in ``spec``'s
+    experiment: the first ``limit`` of them, oldest first, and how many there are.
+
+    Two passes over all of the visitor's events, holding neither: the first finds their first
+    exposure (it may come after the ones shown), the second judges them in order.
+    """
+    first: First = None
+    total = 0
+    for event in _rows(con, "visitor_id = ?", [visitor_id]):
+        first = earlier_exposure(first, event, spec)
+        total += uuid is None or event.uuid == uuid
+    shown = judge(_rows(con, "visitor_id = ?", [visitor_id]), spec, first)
+    if uuid is not None:
+        shown = (d for d in shown if d.event.uuid == uuid)
+    return list(itertools.islice(shown, limit)), total
+
+
+def rejected_mentions(
+    con: duckdb.DuckDBPyConnection, text: str, limit: int = MAX_EVENTS
+) -> list[dict[str, Any]]:
+    """The first ``limit`` rejected records whose body contains ``text`` (a visitor id or a
+    uuid)."""
     cursor = con.execute(
         "SELECT process_timestamp, endpoint, reason, detail, rawlog_position FROM rejects "
-        "WHERE contains(decode(body), ?) ORDER BY process_timestamp",
-        [text],
+        "WHERE contains(decode(body), ?) ORDER BY process_timestamp LIMIT ?",
+        [text, limit],
     )
     names = [d[0] for d in cursor.description or ()]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -102,5 +153,6 @@ def rejected_mentions(con: duckdb.DuckDBPyConnection, text: str) -> list[dict[st
 def timeline(
     con: duckdb.DuckDBPyConnection, visitor_id: str, spec: CountingSpec
 ) -> list[Disposition]:
-    """The visitor's events in ``spec``'s experiment, each with why it counted or not."""
-    return dispositions(visitor_events(con, visitor_id), spec)
+    """The visitor's first `MAX_EVENTS` events in ``spec``'s experiment, each with why it
+    counted or not (`judged` also says how many there are)."""
+    return judged(con, visitor_id, spec)[0]

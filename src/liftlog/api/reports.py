@@ -23,7 +23,13 @@ from liftlog.analysis.counts import (
     merge_counts,
     segment_order,
 )
-from liftlog.analysis.explain import events_by_uuid, rejected_mentions, visitor_events
+from liftlog.analysis.explain import (
+    MAX_EVENTS,
+    events_by_uuid,
+    judged,
+    rejected_mentions,
+    visitor_events,
+)
 from liftlog.analysis.sources import Versions, connect, open_lake, versions
 from liftlog.analysis.spec import counting_spec
 from liftlog.api.count_cache import CountCache, Counted
@@ -32,7 +38,7 @@ from liftlog.errors import InvalidInput, Problem
 from liftlog.lake.status import rawlog_status, table_status
 from liftlog.report import Arm, build_results, build_timeseries, results_csv
 from liftlog.rules.counting import CountingSpec, describe
-from liftlog.rules.dispositions import Disposition, StoredEvent, dispositions
+from liftlog.rules.dispositions import Disposition, StoredEvent
 from liftlog.settings import Settings
 
 
@@ -280,14 +286,17 @@ class Reports:
         return series
 
     def timeline(self, experiment_id: int, visitor_id: str) -> dict[str, Any]:
-        """Every stored event of the visitor and how it counts in the experiment."""
+        """The visitor's stored events (the oldest `MAX_EVENTS`) and how they count in the
+        experiment."""
         spec, _, _ = self.experiment(experiment_id)
         con = connect(self.settings.lake_dir)
-        events = dispositions(visitor_events(con, visitor_id), spec)
+        events, total = judged(con, visitor_id, spec)
         return {
             "visitor_id": visitor_id,
             "experiment_id": spec.experiment_id,
             "events": [event_json(d) for d in events],
+            "events_total": total,
+            "truncated": total > len(events),
             "rejected": [reject_json(r) for r in rejected_mentions(con, visitor_id)],
         }
 
@@ -295,32 +304,39 @@ class Reports:
         """How the events with this uuid count in the experiment."""
         spec, _, _ = self.experiment(experiment_id)
         con = connect(self.settings.lake_dir)
-        mine = events_by_uuid(con, uuid)
-        visitors = {e.visitor_id for e in mine if e.visitor_id is not None}
-        explained = [
-            d
-            for v in sorted(visitors)
-            for d in dispositions(visitor_events(con, v), spec)
-            if d.event.uuid == uuid
-        ]
+        visitors = sorted(
+            {e.visitor_id for e in events_by_uuid(con, uuid) if e.visitor_id is not None}
+        )
+        explained = [d for v in visitors for d in judged(con, v, spec, uuid=uuid)[0]]
         return {
             "uuid": uuid,
             "experiment_id": spec.experiment_id,
-            "events": [event_json(d) for d in explained],
+            "events": [event_json(d) for d in explained[:MAX_EVENTS]],
             "rejected": [reject_json(r) for r in rejected_mentions(con, uuid)],
         }
 
-    def stored(self, q: str) -> tuple[list[StoredEvent], list[dict[str, Any]]]:
-        """The visitor ``q``'s stored events or, if ``q`` is an event uuid, its visitors'; and
-        the rejected records that mention ``q``."""
+    def stored(self, q: str) -> tuple[list[str], list[StoredEvent], list[dict[str, Any]]]:
+        """The visitors ``q`` names (itself, or if ``q`` is an event uuid, its visitors), the
+        first `MAX_EVENTS` of their stored events, and the rejected records that mention ``q``."""
         con = connect(self.settings.lake_dir)
         events = visitor_events(con, q)
+        visitors = [q]
         if not events:
-            visitors = {e.visitor_id for e in events_by_uuid(con, q) if e.visitor_id is not None}
-            events = [e for v in sorted(visitors) for e in visitor_events(con, v)]
-        return events, rejected_mentions(con, q)
+            visitors = sorted(
+                {e.visitor_id for e in events_by_uuid(con, q) if e.visitor_id is not None}
+            )
+            events = [e for v in visitors for e in visitor_events(con, v)][:MAX_EVENTS]
+        return visitors, events, rejected_mentions(con, q)
 
-    def judged(self, events: list[StoredEvent], experiment_id: int) -> list[dict[str, Any]]:
-        """``events`` as `event_json`, with how each counts in the experiment."""
+    def judged(self, visitors: list[str], experiment_id: int) -> tuple[list[dict[str, Any]], int]:
+        """How the visitors' events count in the experiment, as `event_json` (the first
+        `MAX_EVENTS`), and how many events they have."""
         spec, _, _ = self.experiment(experiment_id)
-        return [event_json(d) for d in dispositions(events, spec)]
+        con = connect(self.settings.lake_dir)
+        shown: list[dict[str, Any]] = []
+        total = 0
+        for visitor in visitors:
+            events, count = judged(con, visitor, spec, limit=MAX_EVENTS - len(shown))
+            shown += [event_json(d) for d in events]
+            total += count
+        return shown, total

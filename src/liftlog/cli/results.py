@@ -58,14 +58,18 @@ def results(experiment_id: int, method: str, segment: str | None, data_dir: Path
 def explain(visitor_id: str, experiment_id: int, data_dir: Path, database_url: str | None,
             as_json: bool) -> None:  # fmt: skip
     """Every stored event of a visitor, and why it did or did not count in an experiment."""
-    from liftlog.analysis.explain import timeline
+    from liftlog.analysis.explain import judged
     from liftlog.analysis.sources import connect
     from liftlog.analysis.spec import counting_spec
     from liftlog.api.reports import event_json
 
     with open_catalog(data_dir, database_url) as catalog:
         spec = counting_spec(catalog, experiment_id)
-    events = timeline(connect(Settings(data_dir=data_dir.resolve()).lake_dir), visitor_id, spec)
+    lake = Settings(data_dir=data_dir.resolve()).lake_dir
+    events, total = judged(connect(lake), visitor_id, spec)
+    more = total - len(events)
+    if more:
+        click.echo(f"{total:,} stored events; the oldest {len(events):,} are shown", err=True)
     if as_json:
         click.echo(json.dumps([event_json(d) for d in events], indent=2))
         return

@@ -6,7 +6,7 @@ visitor so that each gets a reason in plain words. Tests check that the two agre
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from liftlog.rules.counting import Aggregator, CountingSpec, Reason
@@ -79,24 +79,38 @@ def _is_metric_event(event: StoredEvent, spec: CountingSpec) -> bool:
     )
 
 
+#: A visitor's first exposure in an experiment: its timestamp and the variation.
+First = tuple[int, str] | None
+
+
+def earlier_exposure(first: First, event: StoredEvent, spec: CountingSpec) -> First:
+    """``first``, or ``event`` if it is an exposure before it: fold a visitor's events with it."""
+    variation = _is_exposure(event, spec)
+    ts = event.timestamp
+    if variation is not None and ts is not None and (first is None or ts < first[0]):
+        return (ts, variation)
+    return first
+
+
 def dispositions(events: Sequence[StoredEvent], spec: CountingSpec) -> list[Disposition]:
     """A disposition for every event, in the order given (sort by time before calling)."""
-    first: tuple[int, str] | None = None
+    first: First = None
     for event in events:
-        variation = _is_exposure(event, spec)
-        ts = event.timestamp
-        if variation is not None and ts is not None and (first is None or ts < first[0]):
-            first = (ts, variation)
-    out = []
+        first = earlier_exposure(first, event, spec)
+    return list(judge(events, spec, first))
+
+
+def judge(events: Iterable[StoredEvent], spec: CountingSpec, first: First) -> Iterator[Disposition]:
+    """`dispositions` of a visitor's events in time order, given their first exposure (from
+    all of them: ``events`` may be the visitor's first few)."""
     first_seen = False
     for event in events:
         if event.kind == "decision":
-            out.append(_decision(event, spec, first, first_seen))
-            if out[-1].reason is Reason.DECISION:
-                first_seen = True
+            judged = _decision(event, spec, first, first_seen)
+            first_seen = first_seen or judged.reason is Reason.DECISION
+            yield judged
         else:
-            out.append(_conversion(event, spec, first))
-    return out
+            yield _conversion(event, spec, first)
 
 
 def _decision(

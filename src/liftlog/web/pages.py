@@ -335,7 +335,7 @@ class WebPages:
         experiment = None
         if experiment_id is not None:
             experiment, _ = self._experiment(user, experiment_id)
-        timelines: list[tuple[Experiment, list[dict[str, Any]]]] = []
+        timelines: list[tuple[Experiment, list[dict[str, Any]], int]] = []
         rejected: list[Any] = []
         if q:
             timelines, rejected = await run_in_threadpool(self._timelines, user, experiment, q)
@@ -346,18 +346,18 @@ class WebPages:
 
     def _timelines(
         self, user: User, experiment: Experiment | None, q: str
-    ) -> tuple[list[tuple[Experiment, list[dict[str, Any]]]], list[Any]]:
+    ) -> tuple[list[tuple[Experiment, list[dict[str, Any]], int]], list[Any]]:
         """The visitor `q`'s events, or, if `q` is an event uuid, its visitors' events, as they
         count in `experiment` or in each of the user's experiments that decided them."""
         reports = self.api.reports
-        stored, rejected = reports.stored(q)
+        visitors, stored, rejected = reports.stored(q)
         if experiment is not None:
             chosen = [experiment]
         else:
             named = {e.experiment_id for e in stored if e.experiment_id}
             named |= {exp for e in stored for exp, _ in e.experiments}
             chosen = [found for i in sorted(named, key=_numeric) if (found := self._own(user, i))]
-        timelines = [(exp, reports.judged(stored, exp.id)) for exp in chosen]
+        timelines = [(exp, *reports.judged(visitors, exp.id)) for exp in chosen]
         return timelines, rejected
 
     def _own(self, user: User, experiment_id: str) -> Experiment | None:
