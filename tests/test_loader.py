@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 
 from liftlog.lake.loader import Loader, app_id, read_checkpoint, write_checkpoint
+from liftlog.lake.schema import PARTITION_BY, SCHEMAS
 from liftlog.lake.status import lake_status
 from liftlog.rawlog.record import Endpoint, RawRecord, encode_frame
 from liftlog.rawlog.segments import Position
@@ -201,3 +203,21 @@ def test_loader_compaction_keeps_every_row(tmp_path: Path) -> None:
     assert before["files"] == 6 and after["files"] == 1
     assert before["rows"] == after["rows"] == 18
     assert len(rows(tmp_path, "conversions")) == 18
+
+
+def test_tables_keep_an_hour_of_delta_log(tmp_path: Path) -> None:
+    """Delta's default 30 days of commit files make every table open slower as they pile up;
+    the loader's tables keep an hour, those it makes and those made before."""
+    settings = Settings(data_dir=tmp_path)
+    older = settings.lake_dir / "decisions"  # as an earlier liftlog made it: default retention
+    write_deltalake(str(older), pa.Table.from_pylist([], schema=SCHEMAS["decisions"]),
+                    partition_by=PARTITION_BY)  # fmt: skip
+    writer = open_writer(settings.rawlog_dir)
+    append(writer, batch(1))
+    writer.close()
+    loader = Loader(settings)
+    loader.drain()
+    loader.close()
+    for name in ("decisions", "conversions"):
+        configuration = DeltaTable(str(settings.lake_dir / name)).metadata().configuration
+        assert configuration["delta.logRetentionDuration"] == "interval 1 hour", name

@@ -77,6 +77,15 @@ def list_writers(rawlog_dir: Path) -> list[str]:
         return []
 
 
+#: Properties of liftlog's tables. Delta keeps 30 days of commit files by default: at a commit
+#: every 2 s, 1.3M files per table, and opening a table lists them all (5.4 ms at 200 commits,
+#: 19.9 ms at 5,000 on the machine of docs/performance.md). The raw log, not Delta's history, is
+#: liftlog's record, so an hour of commits is kept: Delta removes older ones when it writes a
+#: checkpoint (every 100 commits), and a reader that opened the table at the checkpoint before
+#: still finds what it reads.
+TABLE_PROPERTIES = {"delta.logRetentionDuration": "interval 1 hour"}
+
+
 def open_table(path: Path) -> DeltaTable | None:
     try:
         return DeltaTable(str(path))
@@ -104,6 +113,11 @@ class Loader:
         self._tables: dict[str, DeltaTable | None] = {
             t: open_table(settings.lake_dir / t) for t in TABLES
         }
+        for table in self._tables.values():  # tables made before the properties were set
+            if table is not None:
+                have = table.metadata().configuration
+                if any(have.get(key) != value for key, value in TABLE_PROPERTIES.items()):
+                    table.alter.set_table_properties(TABLE_PROPERTIES)
         self._positions: dict[str, Position] = {}
         self._rows = Rows()
         self._v1 = V1Records()
@@ -256,6 +270,7 @@ class Loader:
                 table,
                 mode="append",
                 partition_by=PARTITION_BY,
+                configuration=TABLE_PROPERTIES if target is None else None,
                 commit_properties=CommitProperties(app_transactions=txns),
             )
             if target is None:
