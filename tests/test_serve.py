@@ -15,14 +15,19 @@ from tests.lake import rows
 from tests.server import FIXTURES, Server, free_port
 
 
+def _send_tracks(server: Server, prefix: str, n: int) -> None:
+    """The official SDK's ``track`` body ``n`` times, with uuids ``<prefix>-0`` and on."""
+    body = (FIXTURES / "events" / "sdk_track.json").read_text()
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for i in range(n):
+            sent = body.replace("fc1bc6a8-3282-4728-97f0-ab7e0a7e214d", f"{prefix}-{i}")
+            assert client.post("/v1/events", content=sent).status_code == 204
+
+
 def test_serve_with_two_workers_gives_each_its_own_raw_log(tmp_path: Path) -> None:
     server = Server(tmp_path / "data", free_port()).start("--workers", "2")
     try:
-        body = (FIXTURES / "events" / "sdk_track.json").read_text()
-        with httpx.Client(base_url=server.url, timeout=10) as client:
-            for i in range(200):
-                sent = body.replace("fc1bc6a8-3282-4728-97f0-ab7e0a7e214d", f"uuid-{i}")
-                assert client.post("/v1/events", content=sent).status_code == 204
+        _send_tracks(server, "uuid", 200)
         server.wait_loaded()
     finally:
         server.stop()
@@ -76,11 +81,7 @@ def test_a_loader_that_dies_is_started_again(tmp_path: Path) -> None:
         assert server.proc is not None
         [first] = _loaders(server.proc.pid)
         os.kill(first, signal.SIGKILL)
-        body = (FIXTURES / "events" / "sdk_track.json").read_text()
-        with httpx.Client(base_url=server.url, timeout=10) as client:
-            for i in range(20):
-                sent = body.replace("fc1bc6a8-3282-4728-97f0-ab7e0a7e214d", f"again-{i}")
-                assert client.post("/v1/events", content=sent).status_code == 204
+        _send_tracks(server, "again", 20)
         server.wait_loaded()
         [second] = _loaders(server.proc.pid)
         assert second != first

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from liftlog.web.views import freshness_line
+from datetime import UTC, datetime
+
+from liftlog.web.views import days_running, freshness_line
 
 COUNTED = {
     "latest_event_received": "2026-03-01T10:00:00.123000+00:00",
@@ -35,3 +37,11 @@ def test_counts_kept_from_before_newer_events_say_when_they_are_redone() -> None
         "complete up to 2026-03-01 10:00:00 UTC; counted at 10:00:05 UTC, events loaded since"
         " are counted by 10:01:07 UTC"
     )
+
+
+def test_days_running_adds_the_intervals_and_runs_the_open_one_until_now() -> None:
+    doc = {"running_intervals": [
+        {"start": "2026-03-01T00:00:00Z", "end": "2026-03-03T12:00:00Z"},
+        {"start": "2026-03-05T00:00:00Z", "end": None},
+    ]}  # fmt: skip
+    assert days_running(doc, datetime(2026, 3, 6, tzinfo=UTC)) == 3.5

@@ -29,10 +29,6 @@ def _snapshot(lake_dir: Path, name: str) -> tuple[int | None, list[str]]:
     return table.version(), list(table.file_uris())
 
 
-def table_files(lake_dir: Path, name: str) -> list[str]:
-    return _snapshot(lake_dir, name)[1]
-
-
 def versions(lake_dir: Path) -> Versions:
     """The tables' current versions, found without opening the tables (which reads their logs
     and lists their files): a Delta version exists once its ``<version>.json`` does, and they

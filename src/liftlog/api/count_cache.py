@@ -93,7 +93,7 @@ class CountCache:
             return 0.0
         return min(self.max_age, self.factor * entry.seconds)
 
-    def usable(self, entry: Counted, current: Versions) -> bool:
+    def _usable(self, entry: Counted, current: Versions) -> bool:
         if entry.versions == current:
             return True
         window = self._window(entry)
@@ -107,7 +107,7 @@ class CountCache:
         """The entry for ``key`` if it may answer now; never counts."""
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or not self.usable(entry, current):
+            if entry is None or not self._usable(entry, current):
                 return None
             self._entries.move_to_end(key)
             return entry

@@ -99,6 +99,21 @@ def _latest_received(con: Any) -> datetime | None:
     return latest  # type: ignore[no-any-return]
 
 
+def _unsegmented(spec: CountingSpec, counted: Counted) -> Counts:
+    """The whole experiment's counts from `count_segments` without a segment."""
+    return counted.value.get(None) or empty_counts(spec)
+
+
+def _last_day(spec: CountingSpec, counted: Counted) -> Counts:
+    """The whole experiment's counts from `count_daily`: its last day's cumulative counts."""
+    return counted.value[-1][1] if counted.value else empty_counts(spec)
+
+
+def _visitors_of(con: Any, uuid: str) -> list[str]:
+    """The visitors of the stored events with this uuid."""
+    return sorted({e.visitor_id for e in events_by_uuid(con, uuid) if e.visitor_id is not None})
+
+
 class Reports:
     def __init__(
         self, settings: Settings, catalog: Callable[[], Catalog], cache: CountCache | None = None
@@ -185,18 +200,18 @@ class Reports:
 
     def _whole(self, spec: CountingSpec) -> tuple[Counted, Counts]:
         counted = self._segments(spec, None)
-        return counted, counted.value.get(None) or empty_counts(spec)
+        return counted, _unsegmented(spec, counted)
 
     def _kept_whole(self, spec: CountingSpec) -> tuple[Counted, Counts] | None:
         """The whole experiment's counts if they are kept, also as the last day of the page's
-        daily counts (their last day's cumulative counts are the whole experiment's)."""
+        daily counts."""
         current = versions(self.settings.lake_dir)
         daily = self.cache.peek(("daily", spec), current)
         if daily is not None:
-            return daily, daily.value[-1][1] if daily.value else empty_counts(spec)
+            return daily, _last_day(spec, daily)
         whole = self.cache.peek(("segments", spec, None), current)
         if whole is not None:
-            return whole, whole.value.get(None) or empty_counts(spec)
+            return whole, _unsegmented(spec, whole)
         return None
 
     def overview(self, experiment_id: int) -> dict[str, Any]:
@@ -227,12 +242,12 @@ class Reports:
             return doc, series
         spec, arms, level = self.experiment(experiment_id)
         counted = self._daily(spec)
-        daily = counted.value
-        overall = daily[-1][1] if daily else empty_counts(spec)
-        doc = self._document(spec, arms, level, counted, overall, method, None)
+        doc = self._document(spec, arms, level, counted, _last_day(spec, counted), method, None)
         if not doc["metrics"]:
             return doc, None
-        series = build_timeseries(spec, arms, daily, metric_index=0, method=method, level=level)
+        series = build_timeseries(
+            spec, arms, counted.value, metric_index=0, method=method, level=level
+        )
         series["freshness"] = doc["freshness"]
         return doc, series
 
@@ -304,10 +319,7 @@ class Reports:
         """How the events with this uuid count in the experiment."""
         spec, _, _ = self.experiment(experiment_id)
         con = connect(self.settings.lake_dir)
-        visitors = sorted(
-            {e.visitor_id for e in events_by_uuid(con, uuid) if e.visitor_id is not None}
-        )
-        explained = [d for v in visitors for d in judged(con, v, spec, uuid=uuid)[0]]
+        explained = [d for v in _visitors_of(con, uuid) for d in judged(con, v, spec, uuid=uuid)[0]]
         return {
             "uuid": uuid,
             "experiment_id": spec.experiment_id,
@@ -322,9 +334,7 @@ class Reports:
         events = visitor_events(con, q)
         visitors = [q]
         if not events:
-            visitors = sorted(
-                {e.visitor_id for e in events_by_uuid(con, q) if e.visitor_id is not None}
-            )
+            visitors = _visitors_of(con, q)
             events = [e for v in visitors for e in visitor_events(con, v)][:MAX_EVENTS]
         return visitors, events, rejected_mentions(con, q)
 

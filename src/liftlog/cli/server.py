@@ -138,15 +138,15 @@ class LoaderKeeper:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.restarts = 0
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # a loader is started only while not stopping
         self._proc: multiprocessing.process.BaseProcess | None = None
-        self._thread = threading.Thread(target=self._watch, name="liftlog-loader-keeper")
+        self._thread = threading.Thread(
+            target=self._watch, name="liftlog-loader-keeper", daemon=True
+        )
 
     def start(self) -> None:
         self._spawn()
-        self._thread.daemon = True
         self._thread.start()
 
     def _spawn(self) -> None:
@@ -179,7 +179,6 @@ class LoaderKeeper:
             if self._stopping.wait(delay):
                 return
             delay = min(delay * 2, 60.0)
-            self.restarts += 1
             self._spawn()
 
     def stop(self) -> None:

@@ -242,19 +242,9 @@ class WebPages:
             now = datetime.fromtimestamp(self.clock(), UTC)
             for e in found:
                 doc = reports.overview(e.id)
-                days = (
-                    sum(
-                        (
-                            (datetime.fromisoformat(i["end"]) if i["end"] else now)
-                            - datetime.fromisoformat(i["start"])
-                        ).total_seconds()
-                        for i in doc["running_intervals"]
-                    )
-                    / 86_400
-                )
                 rows.append(
-                    {"experiment": e, "days": days, "visitors": doc["reach"]["total_count"],
-                     "verdict": views.verdict(doc)}
+                    {"experiment": e, "days": views.days_running(doc, now),
+                     "visitors": doc["reach"]["total_count"], "verdict": views.verdict(doc)}
                 )  # fmt: skip
             return rows
 

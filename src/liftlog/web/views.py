@@ -8,6 +8,7 @@ them with that document.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from markupsafe import Markup
@@ -82,6 +83,15 @@ def _conversions(r: dict[str, Any], aggregator: str) -> float:
     if aggregator == "count":
         return float(r["total_conversions"])
     return float(r["value"])
+
+
+def days_running(doc: dict[str, Any], now: datetime) -> float:
+    """Days in the results document's running intervals (an open one runs until ``now``)."""
+    seconds = 0.0
+    for interval in doc["running_intervals"]:
+        end = datetime.fromisoformat(interval["end"]) if interval["end"] else now
+        seconds += (end - datetime.fromisoformat(interval["start"])).total_seconds()
+    return seconds / 86_400
 
 
 def _utc(iso: str, length: int = 19) -> str:
