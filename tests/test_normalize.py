@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from liftlog.errors import InvalidInput
+from liftlog.lake import normalize
 from liftlog.lake.normalize import V1Records, normalise
 from liftlog.lake.schema import SCHEMAS
 from liftlog.wire import events
@@ -349,3 +350,23 @@ def test_normalize_stores_decision_metadata_that_is_not_text_as_json() -> None:
         None,
         True,
     )
+
+
+def test_normalize_rejects_alone_a_record_the_column_builders_fail_on() -> None:
+    """A record that decodes but that the builders can't make rows of (a case the normaliser
+    misses; a visitor id that is no string stands for one here, since the typed decoder lets
+    none through) is rejected alone, with the error, and its batch still loads. Without this,
+    every try failed the whole batch and loading stopped there."""
+    bodies = [json.dumps(valid()).replace('"v"', f'"v{i}"').encode() for i in range(5)]
+    recs = records(bodies)
+    batches = [normalize._decoder.decode(b) for b in bodies]
+    batches[3].visitors[0].visitor_id = 7  # type: ignore[assignment]
+    rejects = Rows()
+    got = normalize._build(recs, normalize._RecordColumns(recs), batches, [0, 1, 2, 3, 4], rejects)
+    assert sorted(got.conversions.column("visitor_id").to_pylist()) == ["v0", "v1", "v2", "v4"]
+    assert got.decisions.num_rows == 0 and got.conversions.schema == SCHEMAS["conversions"]
+    rejected = rejects.rejects.as_dict()
+    assert rejected["reason"] == ["unloadable_record"]
+    assert rejected["rawlog_position"] == ["w0:0:3"]
+    assert rejected["body"] == [bodies[3]]
+    assert rejected["detail"][0].startswith("$: the loader could not make rows of it: Arrow")

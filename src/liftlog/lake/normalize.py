@@ -22,7 +22,8 @@ as their JSON text, and ``enabled`` is read from ``true``/``false`` or ``"true"`
 
 Records that `decode_batch` rejects get a ``rejects`` row, ``invalid_body``, naming every problem
 by its JSON path. A record that decodes but holds a value the lake can't store (a timestamp
-beyond 64 bits) is rejected as ``invalid_body`` too. Each record gives all its rows or none.
+beyond 64 bits) is rejected as ``invalid_body`` too, and one that the column builders fail on as
+``unloadable_record`` with the error (see `_build`). Each record gives all its rows or none.
 """
 
 from __future__ import annotations
@@ -149,6 +150,24 @@ def _chunk(
             _reject(rejects, records, i, _problems_of(body))
             continue
         kept.append(i)
+    return _build(records, per_record, batches, kept, rejects)
+
+
+def _build(
+    records: V1Records,
+    per_record: _RecordColumns,
+    batches: list[EventBatch],
+    kept: list[int],
+    rejects: Rows,
+) -> Normalized:
+    """The tables of ``batches``; a record whose rows can't be made goes to ``rejects``.
+
+    A record that decodes but makes the column builders fail (a case this module misses) would
+    otherwise fail its whole batch at every try, and loading would stop there for good. So the
+    batch is halved until the failing records are found alone; each is rejected as
+    ``unloadable_record`` with the error, and the others load. Running out of memory is not a
+    property of a record and is raised.
+    """
     while True:
         try:
             return _Builder(per_record, batches, kept).tables()
@@ -158,6 +177,22 @@ def _chunk(
                 _reject(rejects, records, kept[j], _UNSTORABLE)
             batches = [b for j, b in enumerate(batches) if j not in drop]
             kept = [i for j, i in enumerate(kept) if j not in drop]
+        except MemoryError:
+            raise
+        except Exception as exc:
+            if len(batches) == 1:
+                detail = f"$: the loader could not make rows of it: {type(exc).__name__}: {exc}"
+                _reject(rejects, records, kept[0], detail, reason="unloadable_record")
+                return _build(records, per_record, [], [], rejects)
+            half = len(batches) // 2
+            parts = [
+                _build(records, per_record, batches[:half], kept[:half], rejects),
+                _build(records, per_record, batches[half:], kept[half:], rejects),
+            ]
+            return Normalized(
+                pa.concat_tables([p.decisions for p in parts]),
+                pa.concat_tables([p.conversions for p in parts]),
+            )
 
 
 def _problems_of(body: bytes) -> str:
@@ -172,9 +207,11 @@ def _problems_of(body: bytes) -> str:
     return "$: does not match the Event API v1 schema"
 
 
-def _reject(rejects: Rows, records: V1Records, i: int, detail: str) -> None:
+def _reject(
+    rejects: Rows, records: V1Records, i: int, detail: str, reason: str = "invalid_body"
+) -> None:
     if records.need_rejects[i]:
-        rejects.reject(records.meta(i), "v1", "invalid_body", detail, records.body[i])
+        rejects.reject(records.meta(i), "v1", reason, detail, records.body[i])
 
 
 class _Unstorable(Exception):
