@@ -19,7 +19,8 @@ class Settings:
     max_pending_bytes: int = 64 << 20
     database_url: str | None = None
     #: Counts that took a second or more are reused for up to this many times as long after
-    #: newer events were loaded (at most 5 minutes); 0 recounts whenever the lake changed.
+    #: newer events were loaded (at most 5 minutes; then 5 more while counted again in the
+    #: background); 0 recounts whenever the lake changed.
     #: See `liftlog.api.count_cache`.
     results_reuse_factor: float = 10.0
 

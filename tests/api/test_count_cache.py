@@ -68,7 +68,7 @@ def test_a_quick_count_is_redone_once_the_lake_changed() -> None:
 
 def test_a_long_count_is_reused_for_factor_times_its_duration_after_the_lake_changed() -> None:
     clock = Clock()
-    cache = CountCache(factor=10, reuse_after=1.0, max_age=300, clock=clock)
+    cache = CountCache(factor=10, reuse_after=1.0, max_age=300, clock=clock, stale_for=0)
     count, calls = counter(clock, 2.0, (1,))
     first = cache.get("k", lambda: (1,), count)
     assert first.seconds == pytest.approx(2.0)
@@ -82,16 +82,86 @@ def test_a_long_count_is_reused_for_factor_times_its_duration_after_the_lake_cha
 
 def test_reuse_never_passes_max_age_and_factor_zero_turns_it_off() -> None:
     clock = Clock()
-    cache = CountCache(factor=10, reuse_after=1.0, max_age=30, clock=clock)
+    cache = CountCache(factor=10, reuse_after=1.0, max_age=30, clock=clock, stale_for=0)
     count, _ = counter(clock, 60.0, (1,))
     first = cache.get("k", lambda: (1,), count)
     clock.now += 31
     assert cache.get("k", lambda: (2,), count) is not first
-    off = CountCache(factor=0, clock=clock)
+    off = CountCache(factor=0, clock=clock)  # and no answer while recounted: no window
     count, calls = counter(clock, 60.0, (1,))
     off.get("k", lambda: (1,), count)
     off.get("k", lambda: (2,), count)
     assert len(calls) == 2
+
+
+def blocking_counter(clock: Clock, took: float) -> Any:
+    """A count that takes ``took`` seconds of ``clock`` the first time, and waits for
+    ``release`` the times after; it says how often it ran, and the n-th run saw versions (n,)."""
+    calls: list[int] = []
+    started, release = threading.Event(), threading.Event()
+
+    def count() -> tuple[Any, tuple[int | None, ...], Any]:
+        calls.append(1)
+        if len(calls) == 1:
+            clock.now += took
+        else:
+            started.set()
+            assert release.wait(30)
+        return len(calls), (len(calls),), None
+
+    return count, calls, started, release
+
+
+def wait_for(condition: Any) -> None:
+    for _ in range(3000):
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError("the background counting did not finish")
+
+
+def test_past_its_window_a_long_count_answers_while_it_is_counted_again() -> None:
+    clock = Clock()
+    cache = CountCache(factor=10, reuse_after=1.0, max_age=300, clock=clock, stale_for=60)
+    count, calls, started, release = blocking_counter(clock, 2.0)
+    first = cache.get("k", lambda: (1,), count)
+    clock.now += 20 + 59  # past its window (10 x 2 s), within the minute after it
+    before_ms = int(time.time() * 1000)
+    again = [cache.get("k", lambda: (2,), count) for _ in range(5)]
+    assert all(entry is first for entry in again)  # answered at once, without waiting...
+    assert started.wait(30)  # ...while one counting runs in the background
+    # expected to take as long as the last one, from when it started
+    assert before_ms + 2_000 <= cache.recount_by_ms(first) <= int(time.time() * 1000) + 2_000
+    release.set()
+    wait_for(lambda: cache.peek("k", (2,)) is not None)
+    assert cache.get("k", lambda: (2,), count).value == 2
+    assert len(calls) == 2
+
+
+def test_past_the_stale_limit_or_after_a_failed_recount_a_request_counts_and_waits() -> None:
+    clock = Clock()
+    cache = CountCache(factor=10, reuse_after=1.0, max_age=300, clock=clock, stale_for=60)
+    count, calls = counter(clock, 2.0, (1,))
+    cache.get("k", lambda: (1,), count)
+    clock.now += 20 + 61  # past the window and the minute after it
+    assert cache.get("k", lambda: (2,), count).value == 2 and len(calls) == 2
+
+    clock.now += 20 + 1
+    failed = threading.Event()
+
+    def broken() -> Any:
+        failed.set()
+        raise OSError("the lake went away")
+
+    hook, threading.excepthook = threading.excepthook, lambda args: None
+    try:
+        assert cache.get("k", lambda: (3,), broken).value == 2  # answered; recounting fails
+        assert failed.wait(30)
+        wait_for(lambda: cache.peek("k", (2,)) is None)
+    finally:
+        threading.excepthook = hook
+    with pytest.raises(OSError):  # the next request counts, and sees why
+        cache.get("k", lambda: (3,), broken)
 
 
 def test_requests_arriving_together_count_once() -> None:
@@ -247,9 +317,20 @@ def test_long_counts_are_reused_after_new_events_and_say_so(
         assert kept["freshness"]["loaded_since_counted"] is True
         assert kept["freshness"]["is_complete"] is False
         assert kept["freshness"]["recount_by"] > kept["freshness"]["counted_at"]
-        clock.now += 3600
+        clock.now += 400  # past the reuse time (300 s), within the 5 minutes after it
+        stale = reports.page(experiment_id)[0]  # answered at once, counted in the background
+        assert stale["freshness"]["counted_at"] == page["freshness"]["counted_at"]
+        wait_for(
+            lambda: (
+                reports.page(experiment_id)[0]["freshness"]["counted_at"]
+                != (page["freshness"]["counted_at"])
+            )
+        )
+        assert _conversions(reports.page(experiment_id)[0], world["b"]) == before + 1
+        clock.now += 3600  # too old to answer while counted again: counted now
+        _send_conversion(api, world, "r5", "kept-3")  # r5 is in b and had not converted
         recounted = reports.results(experiment_id)
-    assert _conversions(recounted, world["b"]) == before + 1
+    assert _conversions(recounted, world["b"]) == before + 2
     assert recounted["freshness"]["loaded_since_counted"] is False
 
 

@@ -10,7 +10,11 @@ experiments. What an entry may be reused for:
   at most ``factor`` times as long as it took (never past ``max_age``): the results of a large
   experiment are then at most a few minutes old, and its counting takes at most about
   ``1 / factor`` of the server's time however often its page is opened. The results say when
-  they were counted and whether events were loaded since (`Counted` in ``freshness``).
+  they were counted and whether events were loaded since (`Counted` in ``freshness``);
+* once that time has passed, for ``stale_for`` seconds more while it is counted again in the
+  background: a request for a large experiment then gets the counts of a few minutes ago at once
+  instead of waiting for a new counting (a minute at 100M events), and the next request gets the
+  new ones. Past that, or if the counting in the background failed, a request counts and waits.
 
 Requests for the same key wait for the one counting it instead of counting it again. A counting
 holds up to about 2.5 GiB at 100M events, so at most ``max_countings`` run at once; past
@@ -69,10 +73,14 @@ class CountCache:
         clock: Callable[[], float] = time.monotonic,
         max_countings: int = MAX_COUNTINGS,
         max_waiting: int = MAX_WAITING,
+        stale_for: float = 300.0,
     ) -> None:
         self.factor = factor
         self.reuse_after = reuse_after
         self.max_age = max_age
+        self.stale_for = stale_for
+        #: Keys being counted again in the background, with the wall-clock ms each started.
+        self._recounting: dict[Hashable, int] = {}
         self.clock = clock
         self._entries: OrderedDict[Hashable, Counted] = OrderedDict()
         self._cells = 0
@@ -100,8 +108,20 @@ class CountCache:
         return window > 0 and self.clock() - entry.finished <= window
 
     def recount_by_ms(self, entry: Counted) -> int:
-        """Epoch ms by which a request counts again once the lake changed (at the latest)."""
-        return entry.counted_at_ms + round((entry.seconds + self._window(entry)) * 1000)
+        """Epoch ms by which events loaded after ``entry`` was counted are counted (about: a
+        counting in the background is expected to take as long as ``entry``'s did)."""
+        with self._lock:
+            started = next(
+                (ms for key, ms in self._recounting.items() if self._entries.get(key) is entry),
+                None,
+            )
+        if started is None:
+            return entry.counted_at_ms + round((entry.seconds + self._window(entry)) * 1000)
+        return started + round(entry.seconds * 1000)
+
+    def _may_answer_while_recounted(self, entry: Counted) -> bool:
+        window = self._window(entry)
+        return window > 0 and self.clock() - entry.finished <= window + self.stale_for
 
     def peek(self, key: Hashable, current: Versions) -> Counted | None:
         """The entry for ``key`` if it may answer now; never counts."""
@@ -125,31 +145,86 @@ class CountCache:
         entry = self.peek(key, current())
         if entry is not None:
             return entry
+        entry = self._while_recounted(key, current, count, cells)
+        if entry is not None:
+            return entry
         with self._lock:
             if self._waiting >= self.max_waiting:
                 raise Unavailable("Too many results are being counted; retry shortly.", 5)
             self._waiting += 1
-            gate = self._counting.setdefault(key, threading.Lock())
         try:
-            with gate:  # one counting per key; the others wait for it and take its result
-                entry = self.peek(key, current())
-                if entry is not None:
-                    return entry
-                with self._slots:
-                    started_ms, start = int(time.time() * 1000), self.clock()
-                    value, versions, latest = count()
-                    finished = self.clock()
-                size = cells(value)
-                entry = Counted(
-                    value, versions, started_ms, finished - start, latest, finished, size
-                )
-                with self._lock:
-                    self._store(key, entry)
-                    self._counting.pop(key, None)
-                return entry
+            return self._count(key, current, count, cells)
         finally:
             with self._lock:
                 self._waiting -= 1
+
+    def _count(
+        self,
+        key: Hashable,
+        current: Callable[[], Versions],
+        count: Callable[[], tuple[Any, Versions, datetime | None]],
+        cells: Callable[[Any], int],
+    ) -> Counted:
+        with self._lock:
+            gate = self._counting.setdefault(key, threading.Lock())
+        with gate:  # one counting per key; the others wait for it and take its result
+            entry = self.peek(key, current())
+            if entry is not None:
+                return entry
+            with self._slots:
+                started_ms, start = int(time.time() * 1000), self.clock()
+                value, versions, latest = count()
+                finished = self.clock()
+            size = cells(value)
+            entry = Counted(value, versions, started_ms, finished - start, latest, finished, size)
+            with self._lock:
+                self._store(key, entry)
+                self._counting.pop(key, None)
+            return entry
+
+    def _while_recounted(
+        self,
+        key: Hashable,
+        current: Callable[[], Versions],
+        count: Callable[[], tuple[Any, Versions, datetime | None]],
+        cells: Callable[[Any], int],
+    ) -> Counted | None:
+        """The entry for ``key`` if it may answer while it is counted again, which this starts
+        in the background unless it runs already; None if a request must count and wait."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or not self._may_answer_while_recounted(entry):
+                return None
+            self._entries.move_to_end(key)
+            if key in self._recounting:
+                return entry
+            self._recounting[key] = int(time.time() * 1000)
+        threading.Thread(
+            target=self._recount,
+            args=(key, entry, current, count, cells),
+            name="liftlog-recount",
+            daemon=True,
+        ).start()
+        return entry
+
+    def _recount(
+        self,
+        key: Hashable,
+        stale: Counted,
+        current: Callable[[], Versions],
+        count: Callable[[], tuple[Any, Versions, datetime | None]],
+        cells: Callable[[Any], int],
+    ) -> None:
+        try:
+            self._count(key, current, count, cells)
+        except BaseException:
+            with self._lock:  # the next request counts, and gets the error if it recurs
+                if self._entries.get(key) is stale:
+                    self._cells -= self._entries.pop(key).cells
+            raise  # to threading.excepthook, which prints it on stderr
+        finally:
+            with self._lock:
+                self._recounting.pop(key, None)
 
     def _store(self, key: Hashable, entry: Counted) -> None:
         """Keep ``entry``; drop the least recently used ones past the limits (never ``entry``)."""

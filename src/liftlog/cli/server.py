@@ -30,7 +30,8 @@ from liftlog.settings import Settings
     show_default=True,
     envvar="LIFTLOG_RESULTS_REUSE_FACTOR",
     help="Results whose counting took a second or more are reused, after newer events were "
-    "loaded, for up to this many times as long (at most 5 minutes); 0 recounts every time.",
+    "loaded, for up to this many times as long (at most 5 minutes), then for 5 minutes more "
+    "while they are counted again in the background; 0 recounts every time.",
 )
 @click.option(
     "--demo",
