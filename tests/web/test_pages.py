@@ -102,6 +102,17 @@ def test_debugger_finds_the_experiments_itself(
     assert re.search(r'<tr data-uuid="nobody"[^>]*>.*?never_decided', given.text, re.S), given.text
 
 
+def test_debugger_takes_only_plain_digits_as_an_experiment_id(
+    world: dict[str, Any], browser_client: httpx.Client
+) -> None:
+    experiment_id = str(world["experiment"]["id"])
+    for bad in (f"{experiment_id[0]}_{experiment_id[1:]}", "-1", "\u0661\u0662", "1e3"):
+        page = browser_client.get("/ui/debugger", params={"q": "r0", "experiment": bad})
+        assert page.status_code == 400, bad
+        assert 'class="timeline"' not in page.text
+    assert browser_client.get("/ui/debugger", params={"experiment": "9" * 30}).status_code == 400
+
+
 def test_pages_hide_other_accounts_projects(web: Api, browser_client: httpx.Client) -> None:
     with web.client(web.other_account_write) as other:
         theirs = other.post("/v2/projects", json={"name": "Not yours"}).json()

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from liftlog.api.auth import Verifier, authenticate
+from liftlog.catalog.repo import is_id_text
 from liftlog.catalog.store import Catalog
 from liftlog.errors import InvalidInput, NotFound, Problem
 from liftlog.methods import METHODS
@@ -37,16 +38,11 @@ def _required_int(request: Request, name: str) -> int:
     return value
 
 
-def _digits(raw: str) -> bool:
-    """A non-negative integer as ids are: 64-bit, so at most 18 digits here."""
-    return raw.isascii() and raw.isdigit() and len(raw) <= 18
-
-
 def _int_param(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    if not _digits(raw):
+    if not is_id_text(raw):
         raise InvalidInput(
             f"'{name}' must be an integer.",
             [Problem(f"query.{name}", "must be a non-negative integer")],
@@ -56,7 +52,7 @@ def _int_param(request: Request, name: str) -> int | None:
 
 def _path_int(request: Request, name: str) -> int:
     raw = str(request.path_params[name])
-    if not _digits(raw):
+    if not is_id_text(raw):
         raise NotFound(f"No experiment {raw!r}.")
     return int(raw)
 

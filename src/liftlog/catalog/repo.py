@@ -80,6 +80,13 @@ def bump_revision(conn: Connection, project_id: int, now: int) -> None:
 MAX_ID = (1 << 63) - 1
 
 
+def is_id_text(raw: str) -> bool:
+    """Whether ``raw`` is written as the APIs take ids and counts: ASCII digits, at most 18 of
+    them (so within 64 bits). ``int`` alone would also take ``1_0``, `` 7``, ``-1`` and other
+    scripts' digits."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
+
+
 def fetch(conn: Connection, table: Table, object_id: int, what: str) -> RowMapping:
     row = None
     if 0 < object_id <= MAX_ID:

@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from liftlog.api.results import ResultsAPI
 from liftlog.catalog.models import Experiment, Project
+from liftlog.catalog.repo import is_id_text
 from liftlog.catalog.store import Catalog
 from liftlog.catalog.users import User, Users
 from liftlog.errors import (
@@ -56,10 +57,9 @@ SECURITY_HEADERS = {
 def _int(raw: str | None, name: str) -> int | None:
     if raw is None or raw.strip() == "":
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a number", [Problem(name, "not an integer")]) from None
+    if not is_id_text(raw.strip()):
+        raise InvalidInput(f"{name} must be a number", [Problem(name, "not an integer")])
+    return int(raw)
 
 
 class WebPages:
@@ -352,7 +352,7 @@ class WebPages:
 
     def _own(self, user: User, experiment_id: str) -> Experiment | None:
         """The experiment with this id if it is the user's, else None (others' do not exist)."""
-        if not experiment_id.isdigit():
+        if not is_id_text(experiment_id):
             return None
         try:
             experiment, _ = self._experiment(user, int(experiment_id))

@@ -33,7 +33,7 @@ from starlette.routing import Route
 from liftlog.api.auth import Principal, Verifier, authenticate
 from liftlog.api.body import read_body
 from liftlog.catalog.models import Page
-from liftlog.catalog.repo import DEFAULT_PER_PAGE
+from liftlog.catalog.repo import DEFAULT_PER_PAGE, is_id_text
 from liftlog.catalog.store import Catalog
 from liftlog.errors import Conflict, InvalidInput, NotFound, Problem, Unavailable, too_deep
 
@@ -96,7 +96,7 @@ class Call:
     def id(self, name: str) -> int:
         """A numeric id from the path; anything else names nothing (404)."""
         raw = str(self.path_params[name])
-        if not raw.isdigit() or len(raw) > 18:
+        if not is_id_text(raw):
             raise NotFound(f"{name} {raw!r} not found")
         return int(raw)
 
@@ -105,7 +105,7 @@ class Call:
         raw = self.query.get(name)
         if raw is None or raw == "":
             return None
-        if not raw.isdigit() or len(raw) > 18:
+        if not is_id_text(raw):
             raise InvalidInput(
                 f"The query parameter {name} must be an integer.",
                 [Problem(f"query.{name}", "must be a non-negative integer")],
@@ -136,7 +136,7 @@ class Call:
             return None
         tag = raw.strip()
         inner = tag[1:-1] if len(tag) >= 2 and tag[0] == tag[-1] == '"' else ""
-        if not inner.isdigit() or len(inner) > 18:
+        if not is_id_text(inner):
             raise InvalidInput(
                 'If-Match must be one entity tag as sent in ETag, such as "3", or *.',
                 [Problem("if-match", f"not a strong entity tag of this API: {raw!r}")],
