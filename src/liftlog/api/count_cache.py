@@ -123,11 +123,18 @@ class CountCache:
         window = self._window(entry)
         return window > 0 and self.clock() - entry.finished <= window + self.stale_for
 
-    def peek(self, key: Hashable, current: Versions) -> Counted | None:
-        """The entry for ``key`` if it may answer now; never counts."""
+    def peek(
+        self, key: Hashable, current: Versions, while_recounted: bool = False
+    ) -> Counted | None:
+        """The entry for ``key`` if it may answer now (``while_recounted``: or once `get` has
+        started counting it again); never counts."""
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or not self._usable(entry, current):
+            if entry is None:
+                return None
+            if not self._usable(entry, current) and not (
+                while_recounted and self._may_answer_while_recounted(entry)
+            ):
                 return None
             self._entries.move_to_end(key)
             return entry
