@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+import time
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.api.conftest import Api
+from tests.api.worlds import batch
 from tests.web.reading import assert_shows, tables_of
 
 
@@ -100,6 +103,27 @@ def test_debugger_finds_the_experiments_itself(
         "/ui/debugger", params={"q": "stranger", "experiment": experiment_id}
     )
     assert re.search(r'<tr data-uuid="nobody"[^>]*>.*?never_decided', given.text, re.S), given.text
+
+
+def test_debugger_finds_an_experiment_named_after_a_visitors_first_thousand_events(
+    web: Api, world: dict[str, Any], browser_client: httpx.Client
+) -> None:
+    """The experiments to show come from all of the visitor's events, not the ones shown."""
+    experiment = world["experiment"]
+    decision = {"campaign_id": str(experiment["campaign_id"]),
+                "experiment_id": str(experiment["id"]), "variation_id": world["a"]}  # fmt: skip
+    now = int(time.time() * 1000)
+    early = [{"key": "browse", "timestamp": now - 5_000 + i, "uuid": f"busy-{i}"}
+             for i in range(1_000)]  # fmt: skip
+    late = {"key": "buy", "timestamp": now, "uuid": "busy-late"}  # in a snapshot naming it
+    with httpx.Client(base_url=web.url) as events:
+        for body in (batch("busy", early), batch("busy", [late], decision)):
+            assert events.post("/v1/events", content=json.dumps(body)).status_code == 204
+    web.server.wait_loaded()
+    page = browser_client.get("/ui/debugger", params={"q": "busy"})
+    assert page.status_code == 200
+    assert f'<table class="timeline" data-experiment-id="{experiment["id"]}">' in page.text
+    assert "1,001 stored events; the oldest 1,000 are shown" in page.text
 
 
 def test_debugger_takes_only_plain_digits_as_an_experiment_id(

@@ -111,6 +111,25 @@ def events_by_uuid(
     return _query(con, "uuid = ?", [uuid], limit)
 
 
+def experiments_named(con: duckdb.DuckDBPyConnection, visitors: list[str]) -> list[str]:
+    """The ids of the experiments that any stored event of ``visitors`` names (a decision's
+    ``experiment_id``, a legacy call's ``x`` pair), however many events they have."""
+    if not visitors:
+        return []
+    marks = ", ".join("?" * len(visitors))
+    rows = con.execute(
+        f"""
+        SELECT experiment_id FROM decisions WHERE visitor_id IN ({marks})
+        UNION
+        SELECT x.experiment_id FROM (
+            SELECT unnest(experiments) AS x FROM conversions WHERE visitor_id IN ({marks})
+        )
+        """,
+        visitors * 2,
+    ).fetchall()
+    return sorted({row[0] for row in rows if row[0]})
+
+
 def judged(
     con: duckdb.DuckDBPyConnection,
     visitor_id: str,

@@ -26,6 +26,7 @@ from liftlog.analysis.counts import (
 from liftlog.analysis.explain import (
     MAX_EVENTS,
     events_by_uuid,
+    experiments_named,
     judged,
     rejected_mentions,
     visitor_events,
@@ -335,16 +336,14 @@ class Reports:
             "rejected": [reject_json(r) for r in rejected_mentions(con, uuid)],
         }
 
-    def stored(self, q: str) -> tuple[list[str], list[StoredEvent], list[dict[str, Any]]]:
+    def searched(self, q: str) -> tuple[list[str], list[str], list[dict[str, Any]]]:
         """The visitors ``q`` names (itself, or if ``q`` is an event uuid, its visitors), the
-        first `MAX_EVENTS` of their stored events, and the rejected records that mention ``q``."""
+        experiments their stored events name, and the rejected records that mention ``q``."""
         con = connect(self.settings.lake_dir)
-        events = visitor_events(con, q)
         visitors = [q]
-        if not events:
+        if not visitor_events(con, q, limit=1):
             visitors = _visitors_of(con, q)
-            events = [e for v in visitors for e in visitor_events(con, v)][:MAX_EVENTS]
-        return visitors, events, rejected_mentions(con, q)
+        return visitors, experiments_named(con, visitors), rejected_mentions(con, q)
 
     def judged(self, visitors: list[str], experiment_id: int) -> tuple[list[dict[str, Any]], int]:
         """How the visitors' events count in the experiment, as `event_json` (the first

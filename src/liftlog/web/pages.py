@@ -340,12 +340,10 @@ class WebPages:
         """The visitor `q`'s events, or, if `q` is an event uuid, its visitors' events, as they
         count in `experiment` or in each of the user's experiments that decided them."""
         reports = self.api.reports
-        visitors, stored, rejected = reports.stored(q)
+        visitors, named, rejected = reports.searched(q)
         if experiment is not None:
             chosen = [experiment]
         else:
-            named = {e.experiment_id for e in stored if e.experiment_id}
-            named |= {exp for e in stored for exp, _ in e.experiments}
             chosen = [found for i in sorted(named, key=_numeric) if (found := self._own(user, i))]
         timelines = [(exp, *reports.judged(visitors, exp.id)) for exp in chosen]
         return timelines, rejected
