@@ -32,6 +32,11 @@ class Settings:
     def lake_dir(self) -> Path:
         return self.data_dir / "lake"
 
+    @property
+    def counts_dir(self) -> Path:
+        """Counts kept between results requests (`liftlog.api.count_files`)."""
+        return self.data_dir / "counts"
+
     def to_env(self) -> dict[str, str]:
         env = {"LIFTLOG_DATA": str(self.data_dir)}
         if self.database_url:

@@ -16,6 +16,9 @@ experiments. What an entry may be reused for:
   instead of waiting for a new counting (a minute at 100M events), and the next request gets the
   new ones. Past that, or if the counting in the background failed, a request counts and waits.
 
+With ``files`` (`liftlog.api.count_files`), entries are also written to disk and read from it
+when memory has none as new, so that the workers of a server share them and a restart keeps them.
+
 Requests for the same key wait for the one counting it instead of counting it again. A counting
 holds up to about 2.5 GiB at 100M events, so at most ``max_countings`` run at once; past
 ``max_waiting`` requests waiting for countings, more get 503 with Retry-After instead of
@@ -28,10 +31,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from liftlog.api.count_files import CountFiles, Kept, Shape
 from liftlog.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -64,6 +69,17 @@ class Counted:
     cells: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What `CountCache.get` was given: what a counting of ``key`` in the background needs."""
+
+    key: Hashable
+    current: Callable[[], Versions]
+    count: Callable[[], tuple[Any, Versions, datetime | None]]
+    cells: Callable[[Any], int]
+    shape: Shape | None
+
+
 class CountCache:
     def __init__(
         self,
@@ -74,7 +90,9 @@ class CountCache:
         max_countings: int = MAX_COUNTINGS,
         max_waiting: int = MAX_WAITING,
         stale_for: float = 300.0,
+        files: CountFiles | None = None,
     ) -> None:
+        self.files = files
         self.factor = factor
         self.reuse_after = reuse_after
         self.max_age = max_age
@@ -145,14 +163,18 @@ class CountCache:
         current: Callable[[], Versions],
         count: Callable[[], tuple[Any, Versions, datetime | None]],
         cells: Callable[[Any], int] = lambda value: 1,
+        shape: Shape | None = None,
     ) -> Counted:
         """The entry for ``key`` if it may answer now, else a new one from ``count``, which
         returns the value, the versions it read and the latest ``process_timestamp`` in them;
-        ``cells`` says how large a value is."""
+        ``cells`` says how large a value is. With ``files`` and a ``shape``, entries are also
+        read from and written to disk."""
+        job = _Job(key, current, count, cells, shape)
         entry = self.peek(key, current())
         if entry is not None:
             return entry
-        entry = self._while_recounted(key, current, count, cells)
+        self._adopt(job)
+        entry = self.peek(key, current()) or self._while_recounted(job)
         if entry is not None:
             return entry
         with self._lock:
@@ -160,78 +182,95 @@ class CountCache:
                 raise Unavailable("Too many results are being counted; retry shortly.", 5)
             self._waiting += 1
         try:
-            return self._count(key, current, count, cells)
+            return self._count(job)
         finally:
             with self._lock:
                 self._waiting -= 1
 
-    def _count(
-        self,
-        key: Hashable,
-        current: Callable[[], Versions],
-        count: Callable[[], tuple[Any, Versions, datetime | None]],
-        cells: Callable[[Any], int],
-    ) -> Counted:
+    def _adopt(self, job: _Job) -> None:
+        """Take the entry on disk for ``job.key`` if it is newer than the one in memory."""
+        if self.files is None or job.shape is None:
+            return
         with self._lock:
-            gate = self._counting.setdefault(key, threading.Lock())
-        with gate:  # one counting per key; the others wait for it and take its result
-            entry = self.peek(key, current())
+            mine = self._entries.get(job.key)
+        kept = self.files.read(job.key, job.shape, -1 if mine is None else mine.counted_at_ms)
+        if kept is None:
+            return
+        with self._lock:
+            mine = self._entries.get(job.key)
+            if mine is not None and mine.counted_at_ms >= kept.counted_at_ms:
+                return
+            ago = max(0.0, time.time() - (kept.counted_at_ms / 1000 + kept.seconds))
+            self._store(job.key, Counted(
+                kept.value, kept.versions, kept.counted_at_ms, kept.seconds,
+                kept.latest_received, self.clock() - ago, kept.cells,
+            ))  # fmt: skip
+
+    def _count(self, job: _Job) -> Counted:
+        with self._lock:
+            gate = self._counting.setdefault(job.key, threading.Lock())
+        # One counting per key: in this process, the others wait for it and take its result;
+        # across processes sharing ``files``, they wait on its lock file and read its file.
+        with gate, self._file_lock(job):
+            self._adopt(job)
+            entry = self.peek(job.key, job.current())
             if entry is not None:
                 return entry
             with self._slots:
                 started_ms, start = int(time.time() * 1000), self.clock()
-                value, versions, latest = count()
+                value, versions, latest = job.count()
                 finished = self.clock()
-            size = cells(value)
+            size = job.cells(value)
             entry = Counted(value, versions, started_ms, finished - start, latest, finished, size)
             with self._lock:
-                self._store(key, entry)
-                self._counting.pop(key, None)
+                self._store(job.key, entry)
+                self._counting.pop(job.key, None)
+            self._write(job, entry)
             return entry
 
-    def _while_recounted(
-        self,
-        key: Hashable,
-        current: Callable[[], Versions],
-        count: Callable[[], tuple[Any, Versions, datetime | None]],
-        cells: Callable[[Any], int],
-    ) -> Counted | None:
-        """The entry for ``key`` if it may answer while it is counted again, which this starts
-        in the background unless it runs already; None if a request must count and wait."""
+    def _file_lock(self, job: _Job) -> AbstractContextManager[None]:
+        if self.files is None or job.shape is None:
+            return nullcontext()
+        return self.files.lock(job.key)
+
+    def _write(self, job: _Job, entry: Counted) -> None:
+        if self.files is None or job.shape is None:
+            return
+        kept = Kept(
+            entry.value, entry.versions, entry.counted_at_ms, entry.seconds,
+            entry.latest_received, entry.cells,
+        )  # fmt: skip
+        with suppress(OSError):  # a full disk: the counts still answer from memory
+            self.files.write(job.key, kept, job.shape)
+
+    def _while_recounted(self, job: _Job) -> Counted | None:
+        """The entry for ``job.key`` if it may answer while it is counted again, which this
+        starts in the background unless it runs already; None if a request must count and
+        wait."""
         with self._lock:
-            entry = self._entries.get(key)
+            entry = self._entries.get(job.key)
             if entry is None or not self._may_answer_while_recounted(entry):
                 return None
-            self._entries.move_to_end(key)
-            if key in self._recounting:
+            self._entries.move_to_end(job.key)
+            if job.key in self._recounting:
                 return entry
-            self._recounting[key] = int(time.time() * 1000)
+            self._recounting[job.key] = int(time.time() * 1000)
         threading.Thread(
-            target=self._recount,
-            args=(key, entry, current, count, cells),
-            name="liftlog-recount",
-            daemon=True,
+            target=self._recount, args=(job, entry), name="liftlog-recount", daemon=True
         ).start()
         return entry
 
-    def _recount(
-        self,
-        key: Hashable,
-        stale: Counted,
-        current: Callable[[], Versions],
-        count: Callable[[], tuple[Any, Versions, datetime | None]],
-        cells: Callable[[Any], int],
-    ) -> None:
+    def _recount(self, job: _Job, stale: Counted) -> None:
         try:
-            self._count(key, current, count, cells)
+            self._count(job)
         except BaseException:
             with self._lock:  # the next request counts, and gets the error if it recurs
-                if self._entries.get(key) is stale:
-                    self._cells -= self._entries.pop(key).cells
+                if self._entries.get(job.key) is stale:
+                    self._cells -= self._entries.pop(job.key).cells
             raise  # to threading.excepthook, which prints it on stderr
         finally:
             with self._lock:
-                self._recounting.pop(key, None)
+                self._recounting.pop(job.key, None)
 
     def _store(self, key: Hashable, entry: Counted) -> None:
         """Keep ``entry``; drop the least recently used ones past the limits (never ``entry``)."""

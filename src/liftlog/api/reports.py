@@ -9,7 +9,7 @@ the loader it starts, never load it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sized
+from collections.abc import Callable, Sized
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +34,7 @@ from liftlog.analysis.explain import (
 from liftlog.analysis.sources import Versions, connect, open_lake, versions
 from liftlog.analysis.spec import counting_spec
 from liftlog.api.count_cache import CountCache, Counted
+from liftlog.api.count_files import CountFiles, Shape
 from liftlog.catalog.store import Catalog
 from liftlog.errors import InvalidInput, Problem
 from liftlog.lake.status import rawlog_status, table_status
@@ -115,17 +116,32 @@ def _visitors_of(con: Any, uuid: str) -> list[str]:
     return sorted({e.visitor_id for e in events_by_uuid(con, uuid) if e.visitor_id is not None})
 
 
+#: How each kind of kept counts is written to disk (`liftlog.api.count_files`): the counts per
+#: segment value as pairs (a value may be None or `OtherValues`, which JSON keys can't be), the
+#: daily counts as they are.
+_SHAPES = {
+    "segments": Shape(
+        list[tuple[str | OtherValues | None, Counts]], lambda v: list(v.items()), dict
+    ),
+    "daily": Shape(list[tuple[int, Counts]], lambda v: v, lambda v: v),
+}
+
+
 class Reports:
     def __init__(
         self, settings: Settings, catalog: Callable[[], Catalog], cache: CountCache | None = None
     ) -> None:
         self.settings = settings
         self.catalog = catalog
-        self.cache = cache or CountCache(factor=settings.results_reuse_factor)
+        self.cache = cache or CountCache(
+            factor=settings.results_reuse_factor, files=CountFiles(settings.counts_dir)
+        )
 
-    def _count(self, key: Hashable, spec: CountingSpec, compute: Callable[[Any], Sized]) -> Counted:
+    def _count(
+        self, key: tuple[Any, ...], spec: CountingSpec, compute: Callable[[Any], Sized]
+    ) -> Counted:
         """``compute(connection)`` (several `Counts` of ``spec``: per segment value or per day),
-        or what an earlier request counted (`CountCache`)."""
+        or what an earlier request counted (`CountCache`); ``key[0]`` is the kind of counts."""
         lake = self.settings.lake_dir
 
         def run() -> tuple[Any, Versions, datetime | None]:
@@ -133,7 +149,9 @@ class Reports:
             return compute(con), seen, _latest_received(con)
 
         per_counts = max(1, len(spec.metrics)) * len(spec.variation_ids)
-        return self.cache.get(key, lambda: versions(lake), run, lambda v: len(v) * per_counts)
+        return self.cache.get(
+            key, lambda: versions(lake), run, lambda v: len(v) * per_counts, _SHAPES[key[0]]
+        )
 
     def _segments(self, spec: CountingSpec, segment: str | None) -> Counted:
         key = ("segments", spec, segment)
