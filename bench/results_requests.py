@@ -15,7 +15,10 @@ synthetic lake with the experiment's ids, and times over HTTP, one after the oth
    request counts again;
 5. with a reuse factor above 0: once the reuse time of those counts has passed (their
    ``recount_by``), the results again (answered from the kept counts while they are counted
-   again in the background), how long until the new counts are there, and the results then.
+   again in the background), how long until the new counts are there, and the results then;
+6. the server stopped and started again on the same data directory (the counts it kept on disk,
+   ``data/counts``), then the results and the timeseries (the analysis stack imported first, as
+   in step 1).
 
 Prints seconds per request and the ratio to the first one. The lake is built once per run (about
 a minute for 10M events); ``--keep DIR`` keeps the data directory.
@@ -170,6 +173,19 @@ def main() -> None:
                         time.sleep(0.1)
                     rows.append(("(new counts there after)", time.perf_counter() - start, ""))
                     step("results after the counting in the background", f"{base}/results")
+        with (
+            server(cmd, port),
+            httpx.Client(
+                base_url=url, headers={"authorization": f"Bearer {token}"}, timeout=600
+            ) as again,
+        ):
+            again.get("/v2/visitors/nobody/timeline", params={"experiment": str(experiment_id)})
+            for name in ("results", "timeseries"):
+                elapsed, response = timed(again, f"{base}/{name}")
+                fresh = response.json()["freshness"]
+                rows.append(
+                    (f"{name} after a restart", elapsed, f"counted at {fresh['counted_at'][11:19]}")
+                )
         baseline = rows[0][1]
         print(f"{visitors:,} visitors; reuse factor {args.results_reuse_factor:g}")
         print("| request | seconds | / first | counts |\n|---|---:|---:|---|")

@@ -3,19 +3,17 @@ changed (or, for long countings, a while later), and counted once for requests a
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from liftlog.api.count_cache import MAX_CELLS, MAX_ENTRIES, CountCache
 from liftlog.api.reports import Reports
 from liftlog.errors import Unavailable
 from tests.api.conftest import Api
-from tests.api.worlds import batch, build_world
+from tests.api.worlds import build_world, send_conversion
 
 
 class Clock:
@@ -266,16 +264,6 @@ def world(api: Api) -> dict[str, Any]:
     return build_world(api, "Kept counts", lambda i: i % 4 == 0)
 
 
-def _send_conversion(api: Api, world: dict[str, Any], visitor: str, uuid: str) -> None:
-    event_id = world["experiment"]["metrics"][0]["event_id"]
-    timestamp = int(time.time() * 1000) + 2000
-    event = {"entity_id": str(event_id), "key": "buy", "uuid": uuid, "timestamp": timestamp}
-    body = batch(visitor, [event])
-    with httpx.Client(base_url=api.url) as events:
-        assert events.post("/v1/events", content=json.dumps(body)).status_code == 204
-    api.server.wait_loaded()
-
-
 def _conversions(doc: dict[str, Any], variation: str) -> int:
     return int(doc["metrics"][0]["results"][variation]["unique_conversions"])
 
@@ -290,7 +278,7 @@ def test_the_server_answers_every_method_from_one_count_and_recounts_new_events(
         docs = [r.get(base, params={"method": m}).json() for m in ("sequential", "fixed")]
         assert docs[0]["freshness"]["counted_at"] == docs[1]["freshness"]["counted_at"]
         before = _conversions(docs[0], world["b"])
-        _send_conversion(api, world, "r1", "kept-1")  # r1 is in b and had not converted
+        send_conversion(api, world, "r1", "kept-1")  # r1 is in b and had not converted
         after = r.get(base).json()
     assert _conversions(after, world["b"]) == before + 1
     assert after["freshness"]["loaded_since_counted"] is False
@@ -310,7 +298,7 @@ def test_long_counts_are_reused_after_new_events_and_say_so(
         reports = Reports(api.server.settings, lambda: catalog, cache)
         page, _ = reports.page(experiment_id)
         before = _conversions(page, world["b"])
-        _send_conversion(api, world, "r3", "kept-2")  # r3 is in b and had not converted
+        send_conversion(api, world, "r3", "kept-2")  # r3 is in b and had not converted
         kept = reports.results(experiment_id)  # from the page's daily counts
         assert kept["freshness"]["counted_at"] == page["freshness"]["counted_at"]
         assert _conversions(kept, world["b"]) == before
@@ -330,7 +318,7 @@ def test_long_counts_are_reused_after_new_events_and_say_so(
         )
         assert _conversions(reports.page(experiment_id)[0], world["b"]) == before + 1
         clock.now += 3600  # too old to answer while counted again: counted now
-        _send_conversion(api, world, "r5", "kept-3")  # r5 is in b and had not converted
+        send_conversion(api, world, "r5", "kept-3")  # r5 is in b and had not converted
         recounted = reports.results(experiment_id)
     assert _conversions(recounted, world["b"]) == before + 2
     assert recounted["freshness"]["loaded_since_counted"] is False

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from liftlog.analysis.counts import Counts, MetricCounts, OtherValues
@@ -16,7 +15,7 @@ from liftlog.api.count_cache import CountCache
 from liftlog.api.count_files import SUFFIX, CountFiles, Kept, Shape
 from liftlog.api.reports import _SHAPES
 from tests.api.conftest import Api, start_api
-from tests.api.worlds import build_world
+from tests.api.worlds import build_world, send_conversion
 
 
 def counts(n: int) -> Counts:
@@ -128,13 +127,23 @@ def served(tmp_path: Path) -> Any:
 
 def test_a_restarted_server_answers_from_the_counts_it_kept(served: Api) -> None:
     world = build_world(served, "Restart", lambda i: i % 3 == 0)
-    path = f"/v2/experiments/{world['experiment']['id']}/results"
+    base = f"/v2/experiments/{world['experiment']['id']}"
     with served.client(served.read) as r:
-        before = r.get(path).json()
-    assert list((served.server.data_dir / "counts").glob(f"*{SUFFIX}"))
+        before = r.get(f"{base}/results").json()
+        assert list((served.server.data_dir / "counts").glob(f"*{SUFFIX}"))
+        send_conversion(served, world, "r1", "restart-1")  # r1 is in b and had not converted
+        series = r.get(f"{base}/timeseries").json()  # the newest counts: per day
     served.server.stop()
     served.server.start()
-    with httpx.Client(base_url=served.url, headers={"authorization": f"Bearer {served.read}"}) as r:
-        after = r.get(path).json()
-    assert after["freshness"]["counted_at"] == before["freshness"]["counted_at"]
-    assert after["metrics"] == before["metrics"] and after["reach"] == before["reach"]
+    with served.client(served.read) as r:
+        after = r.get(f"{base}/results").json()
+        again = r.get(f"{base}/timeseries").json()
+    # from the daily counts kept on disk, the newest (not the older whole-experiment ones)
+    assert after["freshness"]["counted_at"] == series["freshness"]["counted_at"]
+    assert after["freshness"]["loaded_since_counted"] is False
+    assert again["freshness"]["counted_at"] == series["freshness"]["counted_at"]
+    b = world["b"]
+    assert (
+        after["metrics"][0]["results"][b]["unique_conversions"]
+        == before["metrics"][0]["results"][b]["unique_conversions"] + 1
+    )

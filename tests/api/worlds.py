@@ -74,3 +74,14 @@ def build_world(api: Api, project: str, converts: Callable[[int], bool]) -> dict
             assert events.post("/v1/events", content=json.dumps(body)).status_code == 204
     api.server.wait_loaded()
     return {"project_id": pid, "experiment": experiment, "a": a, "b": b}
+
+
+def send_conversion(api: Api, world: dict[str, Any], visitor: str, uuid: str) -> None:
+    """A conversion of the world's first metric, 2 s from now, loaded before this returns."""
+    event_id = world["experiment"]["metrics"][0]["event_id"]
+    timestamp = int(time.time() * 1000) + 2000
+    event = {"entity_id": str(event_id), "key": "buy", "uuid": uuid, "timestamp": timestamp}
+    body = batch(visitor, [event])
+    with httpx.Client(base_url=api.url) as events:
+        assert events.post("/v1/events", content=json.dumps(body)).status_code == 204
+    api.server.wait_loaded()

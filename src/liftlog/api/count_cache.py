@@ -188,20 +188,24 @@ class CountCache:
                 self._waiting -= 1
 
     def _adopt(self, job: _Job) -> None:
-        """Take the entry on disk for ``job.key`` if it is newer than the one in memory."""
-        if self.files is None or job.shape is None:
+        if job.shape is not None:
+            self.load(job.key, job.shape)
+
+    def load(self, key: Hashable, shape: Shape) -> None:
+        """Take the entry on disk for ``key`` if it is newer than the one in memory."""
+        if self.files is None:
             return
         with self._lock:
-            mine = self._entries.get(job.key)
-        kept = self.files.read(job.key, job.shape, -1 if mine is None else mine.counted_at_ms)
+            mine = self._entries.get(key)
+        kept = self.files.read(key, shape, -1 if mine is None else mine.counted_at_ms)
         if kept is None:
             return
         with self._lock:
-            mine = self._entries.get(job.key)
+            mine = self._entries.get(key)
             if mine is not None and mine.counted_at_ms >= kept.counted_at_ms:
                 return
             ago = max(0.0, time.time() - (kept.counted_at_ms / 1000 + kept.seconds))
-            self._store(job.key, Counted(
+            self._store(key, Counted(
                 kept.value, kept.versions, kept.counted_at_ms, kept.seconds,
                 kept.latest_received, self.clock() - ago, kept.cells,
             ))  # fmt: skip

@@ -222,18 +222,22 @@ class Reports:
         return counted, _unsegmented(spec, counted)
 
     def _kept_whole(self, spec: CountingSpec) -> tuple[Counted, Counts] | None:
-        """The whole experiment's counts if they are kept, also as the last day of the page's
-        daily counts. If neither may answer now but the daily ones are the newer of those that
-        may while they are counted again, those (and they are counted again): the results must
-        not go back to older counts than the page showed."""
+        """The whole experiment's counts if they are kept (in memory, else on disk), also as the
+        last day of the page's daily counts. If none may answer now but the daily ones are the
+        newer of those that may while they are counted again, those (and they are counted
+        again): the results must not go back to older counts than the page showed."""
         current = versions(self.settings.lake_dir)
         daily_key, whole_key = ("daily", spec), ("segments", spec, None)
-        daily = self.cache.peek(daily_key, current)
-        if daily is not None:
-            return daily, _last_day(spec, daily)
-        whole = self.cache.peek(whole_key, current)
-        if whole is not None:
-            return whole, _unsegmented(spec, whole)
+        for on_disk in (False, True):
+            if on_disk:
+                self.cache.load(daily_key, _SHAPES["daily"])
+                self.cache.load(whole_key, _SHAPES["segments"])
+            daily = self.cache.peek(daily_key, current)
+            if daily is not None:
+                return daily, _last_day(spec, daily)
+            whole = self.cache.peek(whole_key, current)
+            if whole is not None:
+                return whole, _unsegmented(spec, whole)
         daily = self.cache.peek(daily_key, current, while_recounted=True)
         whole = self.cache.peek(whole_key, current, while_recounted=True)
         if daily is not None and (whole is None or daily.counted_at_ms > whole.counted_at_ms):
