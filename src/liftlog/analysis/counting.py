@@ -645,6 +645,13 @@ class _Cells:
     @staticmethod
     def of(key: Ints, conversions: Ints, revenue: npt.NDArray[Any], value: Floats) -> _Cells:
         cells, cell_of = np.unique(key, return_inverse=True)
+        return _Cells.summed(cells, cell_of, conversions, revenue, value)
+
+    @staticmethod
+    def summed(
+        cells: Ints, cell_of: Ints, conversions: Ints, revenue: npt.NDArray[Any], value: Floats
+    ) -> _Cells:
+        """The cells ``cells``, each row added to its cell ``cells[cell_of[row]]``."""
         return _Cells(
             cells,
             _int_sums(cell_of, conversions, len(cells)),
@@ -659,12 +666,28 @@ def _merge(parts: list[_Cells]) -> _Cells:
     revenue = [p.revenue for p in parts]
     if any(r.dtype == object for r in revenue):
         revenue = [r.astype(object) for r in revenue]
-    return _Cells.of(
-        np.concatenate([p.key for p in parts]),
+    return _Cells.summed(
+        *_distinct_of_runs(np.concatenate([p.key for p in parts])),
         np.concatenate([p.conversions for p in parts]),
         np.concatenate(revenue),
         np.concatenate([p.value for p in parts]),
     )
+
+
+def _distinct_of_runs(key: Ints) -> tuple[Ints, Ints]:
+    """What ``np.unique(key, return_inverse=True)`` gives, for ``key`` made of sorted runs.
+
+    NumPy's stable sort (timsort for 64-bit integers) merges runs that are already sorted
+    instead of sorting them again: the parts of `_merge` took 0.15 s instead of 0.5 s for 4.3M
+    keys in 3 runs (on random keys it is the slower one, so `_Cells.of` keeps ``np.unique``).
+    """
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    first = np.ones(len(key), np.bool_)
+    first[1:] = ordered[1:] != ordered[:-1]
+    cell_of = np.empty(len(key), np.int64)
+    cell_of[order] = np.cumsum(first) - 1
+    return ordered[first], cell_of
 
 
 def _cells(
