@@ -91,14 +91,19 @@ class CountCache:
         max_waiting: int = MAX_WAITING,
         stale_for: float = 300.0,
         files: CountFiles | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
+        """``clock`` measures durations and ages; ``wall`` (epoch seconds) dates countings."""
         self.files = files
+        self.wall = wall
         self.factor = factor
         self.reuse_after = reuse_after
         self.max_age = max_age
         self.stale_for = stale_for
         #: Keys being counted again in the background, with the wall-clock ms each started.
         self._recounting: dict[Hashable, int] = {}
+        #: Keys whose counting in the background failed: a request counts them, and waits.
+        self._failed: set[Hashable] = set()
         self.clock = clock
         self._entries: OrderedDict[Hashable, Counted] = OrderedDict()
         self._cells = 0
@@ -204,7 +209,7 @@ class CountCache:
             mine = self._entries.get(key)
             if mine is not None and mine.counted_at_ms >= kept.counted_at_ms:
                 return
-            ago = max(0.0, time.time() - (kept.counted_at_ms / 1000 + kept.seconds))
+            ago = max(0.0, self.wall() - (kept.counted_at_ms / 1000 + kept.seconds))
             self._store(key, Counted(
                 kept.value, kept.versions, kept.counted_at_ms, kept.seconds,
                 kept.latest_received, self.clock() - ago, kept.cells,
@@ -221,7 +226,7 @@ class CountCache:
             if entry is not None:
                 return entry
             with self._slots:
-                started_ms, start = int(time.time() * 1000), self.clock()
+                started_ms, start = int(self.wall() * 1000), self.clock()
                 value, versions, latest = job.count()
                 finished = self.clock()
             size = job.cells(value)
@@ -229,6 +234,7 @@ class CountCache:
             with self._lock:
                 self._store(job.key, entry)
                 self._counting.pop(job.key, None)
+                self._failed.discard(job.key)
             self._write(job, entry)
             return entry
 
@@ -253,12 +259,16 @@ class CountCache:
         wait."""
         with self._lock:
             entry = self._entries.get(job.key)
-            if entry is None or not self._may_answer_while_recounted(entry):
+            if (
+                entry is None
+                or job.key in self._failed
+                or not self._may_answer_while_recounted(entry)
+            ):
                 return None
             self._entries.move_to_end(job.key)
             if job.key in self._recounting:
                 return entry
-            self._recounting[job.key] = int(time.time() * 1000)
+            self._recounting[job.key] = int(self.wall() * 1000)
         threading.Thread(
             target=self._recount, args=(job, entry), name="liftlog-recount", daemon=True
         ).start()
@@ -269,6 +279,7 @@ class CountCache:
             self._count(job)
         except BaseException:
             with self._lock:  # the next request counts, and gets the error if it recurs
+                self._failed.add(job.key)
                 if self._entries.get(job.key) is stale:
                     self._cells -= self._entries.pop(job.key).cells
             raise  # to threading.excepthook, which prints it on stderr
