@@ -146,8 +146,12 @@ class CountFiles:
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / f"{stem}{SUFFIX}"
         tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(body)
-        os.replace(tmp, target)
+        try:
+            tmp.write_bytes(body)
+            os.replace(tmp, target)
+        except OSError:  # a full disk: leave no partial file behind
+            tmp.unlink(missing_ok=True)
+            raise
         self._prune()
 
     def _prune(self) -> None:
