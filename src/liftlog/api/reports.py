@@ -27,9 +27,9 @@ from liftlog.analysis.explain import (
     MAX_EVENTS,
     events_by_uuid,
     experiments_named,
+    has_events,
     judged,
     rejected_mentions,
-    visitor_events,
 )
 from liftlog.analysis.sources import Versions, connect, open_lake, versions
 from liftlog.analysis.spec import counting_spec
@@ -363,7 +363,7 @@ class Reports:
         experiments their stored events name, and the rejected records that mention ``q``."""
         con = connect(self.settings.lake_dir)
         visitors = [q]
-        if not visitor_events(con, q, limit=1):
+        if not has_events(con, q):
             visitors = _visitors_of(con, q)
         return visitors, experiments_named(con, visitors), rejected_mentions(con, q)
 
