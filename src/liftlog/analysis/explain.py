@@ -145,15 +145,23 @@ def judged(
     """How the visitor's events (those with ``uuid`` only, if given) count in ``spec``'s
     experiment: the first ``limit`` of them, oldest first, and how many there are.
 
-    Two passes over all of the visitor's events, holding neither: the first finds their first
-    exposure (it may come after the ones shown), the second judges them in order.
+    The first pass over the visitor's events finds their first exposure (it may come after the
+    ones shown); then they are judged in order. A visitor with at most `MAX_EVENTS` events has
+    them judged from the first pass; one with more, from a second pass, so that neither holds
+    them all.
     """
     first: First = None
     total = 0
+    held: list[StoredEvent] | None = []
     for event in _rows(con, "visitor_id = ?", [visitor_id]):
         first = earlier_exposure(first, event, spec)
         total += uuid is None or event.uuid == uuid
-    shown = judge(_rows(con, "visitor_id = ?", [visitor_id]), spec, first)
+        if held is not None:
+            held.append(event)
+            if len(held) > MAX_EVENTS:
+                held = None
+    again = _rows(con, "visitor_id = ?", [visitor_id]) if held is None else held
+    shown = judge(again, spec, first)
     if uuid is not None:
         shown = (d for d in shown if d.event.uuid == uuid)
     return list(itertools.islice(shown, limit)), total
