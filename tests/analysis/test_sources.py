@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
-from liftlog.analysis.sources import open_lake, versions
+from liftlog.analysis.sources import open_lake, table_ids, versions
 from liftlog.lake.schema import SCHEMAS
 
 
@@ -37,3 +38,20 @@ def test_a_connection_reports_the_versions_it_reads(tmp_path: Path) -> None:
     _, seen = open_lake(lake)
     assert seen == versions(lake)
     assert seen[list(SCHEMAS).index("decisions")] == 0
+
+
+def test_a_table_made_anew_has_a_new_id_where_its_versions_come_out_the_same(
+    tmp_path: Path,
+) -> None:
+    lake = tmp_path / "lake"
+    assert table_ids(lake) == [None] * len(SCHEMAS)
+    row = pa.table({"a": [1]})
+    write_deltalake(str(lake / "conversions"), row, mode="append")
+    before, seen = table_ids(lake), versions(lake)
+    assert before == table_ids(lake)  # an id stays with its table
+    shutil.rmtree(lake)
+    write_deltalake(str(lake / "conversions"), row, mode="append")
+    assert versions(lake) == seen
+    after = table_ids(lake)
+    i = list(SCHEMAS).index("conversions")
+    assert after[i] is not None and after[i] != before[i]

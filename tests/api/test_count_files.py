@@ -74,6 +74,22 @@ def test_files_answer_only_their_own_key_and_a_damaged_one_is_counted_again(
     assert len(calls) == 1 and files.read("k", shape) is not None  # written anew
 
 
+def test_counts_of_another_lake_are_not_read(tmp_path: Path) -> None:
+    """A lake loaded again from the raw log can reach the same versions with other files: the
+    tables' ids, which ``identity`` gives, tell the two apart."""
+    lake = ["id-1", None, "id-3"]
+    files = CountFiles(tmp_path, identity=lambda: lake)
+    shape = Shape(int, lambda v: v, lambda v: v)
+    files.write("k", Kept(1, (4, None, 2), 1000, 0.5, None, 1), shape)
+    assert files.read("k", shape) is not None
+    lake = ["id-1b", None, "id-3b"]  # the same versions, other tables
+    assert files.read("k", shape) is None
+    count, calls = counter(2, (4, None, 2))
+    cache = CountCache(files=files)
+    assert cache.get("k", lambda: (4, None, 2), count, shape=shape).value == 2
+    assert len(calls) == 1
+
+
 def test_workers_asking_together_count_once(tmp_path: Path) -> None:
     started, release = threading.Event(), threading.Event()
     calls: list[int] = []

@@ -38,6 +38,19 @@ def versions(lake_dir: Path) -> Versions:
     return tuple(_version(lake_dir / name / "_delta_log") for name in SCHEMAS)
 
 
+def table_ids(lake_dir: Path) -> list[str | None]:
+    """Each table's Delta id (None: no such table yet), in `SCHEMAS` order. A table made anew
+    (a lake deleted and loaded again from the raw log) has a new id, where its versions may
+    come out as before."""
+    ids: list[str | None] = []
+    for name in SCHEMAS:
+        try:
+            ids.append(str(DeltaTable(str(lake_dir / name)).metadata().id))
+        except TableNotFoundError:
+            ids.append(None)
+    return ids
+
+
 def _version(log: Path) -> int | None:
     try:
         version = int(json.loads((log / "_last_checkpoint").read_bytes())["version"])

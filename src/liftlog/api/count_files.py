@@ -8,9 +8,10 @@ A counting of a key holds the key's lock file, so workers asking together count 
 A file is only read for the exact key it was written for: the experiment's `CountingSpec` and
 the segment (what the counts are a function of, with the lake's versions, which the file
 holds), and a digest of the code that counts, so that counts made by another version of
-liftlog are never taken for this one's. Files are JSON (msgspec; integers of any size and
-floats come back exactly), written to a temporary file and renamed into place. Past `MAX_FILES`
-files, the least recently written go.
+liftlog are never taken for this one's; and only for the same lake (its tables' Delta ids:
+a lake loaded again from the raw log can reach the same versions with other files). Files are
+JSON (msgspec; integers of any size and floats come back exactly), written to a temporary file
+and renamed into place. Past `MAX_FILES` files, the least recently written go.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ class Shape:
 
 class _Header(msgspec.Struct, frozen=True):
     key: str
+    #: What `CountFiles.identity` said when the counts were written.
+    identity: list[str | None] | None
     versions: list[int | None]
     counted_at_ms: int
     seconds: float
@@ -91,8 +94,16 @@ class Kept:
 
 
 class CountFiles:
-    def __init__(self, directory: Path, max_files: int = MAX_FILES) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        identity: Callable[[], list[str | None] | None] = lambda: None,
+        max_files: int = MAX_FILES,
+    ) -> None:
+        """``identity`` names the lake the counts are of (its tables' ids): counts of another
+        lake with the same versions, such as one loaded again from the raw log, are not read."""
         self.directory = directory
+        self.identity = identity
         self.max_files = max_files
 
     def _name(self, key: Hashable) -> tuple[str, str]:
@@ -128,6 +139,8 @@ class CountFiles:
             header = msgspec.json.decode(header_bytes, type=_Header)
             if header.key != text or header.counted_at_ms <= newer_than_ms:
                 return None  # another key with the same digest prefix, or no newer
+            if header.identity != self.identity():
+                return None  # counts of another lake
             value = shape.from_wire(msgspec.json.decode(value_bytes, type=shape.type))
         except (OSError, ValueError):  # missing, torn by a crash, or of another layout
             return None
@@ -139,8 +152,8 @@ class CountFiles:
     def write(self, key: Hashable, kept: Kept, shape: Shape) -> None:
         stem, text = self._name(key)
         header = _Header(
-            text, list(kept.versions), kept.counted_at_ms, kept.seconds, kept.latest_received,
-            kept.cells,
+            text, self.identity(), list(kept.versions), kept.counted_at_ms, kept.seconds,
+            kept.latest_received, kept.cells,
         )  # fmt: skip
         body = msgspec.json.encode(header) + b"\n" + msgspec.json.encode(shape.to_wire(kept.value))
         self.directory.mkdir(parents=True, exist_ok=True)

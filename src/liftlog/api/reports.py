@@ -31,7 +31,7 @@ from liftlog.analysis.explain import (
     judged,
     rejected_mentions,
 )
-from liftlog.analysis.sources import Versions, connect, open_lake, versions
+from liftlog.analysis.sources import Versions, connect, open_lake, table_ids, versions
 from liftlog.analysis.spec import counting_spec
 from liftlog.api.count_cache import CountCache, Counted
 from liftlog.api.count_files import CountFiles, Shape
@@ -133,8 +133,10 @@ class Reports:
     ) -> None:
         self.settings = settings
         self.catalog = catalog
+        lake = settings.lake_dir
         self.cache = cache or CountCache(
-            factor=settings.results_reuse_factor, files=CountFiles(settings.counts_dir)
+            factor=settings.results_reuse_factor,
+            files=CountFiles(settings.counts_dir, lambda: table_ids(lake)),
         )
 
     def _count(
