@@ -3,6 +3,7 @@ for another key, and counted once when workers ask together."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -130,6 +131,12 @@ def test_the_oldest_files_go_past_the_limit(tmp_path: Path) -> None:
     assert files.read("a", shape) is None
     assert files.read("b", shape) is not None and files.read("c", shape) is not None
     assert len(list(tmp_path.glob(f"*{SUFFIX}"))) == 2
+    old, new = tmp_path / "x.123.tmp", tmp_path / "y.456.tmp"  # left by killed processes
+    for path, age in ((old, 7200), (new, 60)):
+        path.write_bytes(b"{")
+        os.utime(path, (time.time() - age, time.time() - age))
+    files.write("d", Kept(3, (1,), 1003, 0.5, None, 1), shape)
+    assert not old.exists() and new.exists()  # one writing now may still be at it
 
 
 @pytest.fixture()

@@ -21,8 +21,9 @@ import functools
 import hashlib
 import importlib.util
 import os
+import time
 from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -168,6 +169,10 @@ class CountFiles:
         self._prune()
 
     def _prune(self) -> None:
+        for tmp in self.directory.glob("*.tmp"):  # left by a process killed while writing
+            with suppress(FileNotFoundError):
+                if time.time() - tmp.stat().st_mtime > 3600:
+                    tmp.unlink()
         files = []
         for path in self.directory.glob(f"*{SUFFIX}"):
             try:
