@@ -33,6 +33,7 @@ def test_cli_results_and_explain(tmp_path: Path) -> None:
     doc = as_json(data, "results", str(exp["id"]))
     reach = {v["name"]: v["count"] for v in doc["reach"]["variations"].values()}
     assert reach == {"control": 15, "treatment": 15}
+    kept_counts_answer_only_the_snapshot_they_are_of(data, str(exp["id"]), a, ids, now)
     assert sum(r["unique_conversions"] for r in doc["metrics"][0]["results"].values()) == 10
     table = liftlog(data, "results", str(exp["id"]), "--method", "fixed").stdout
     assert "purchase:unique (primary)" in table and "control *" in table
@@ -47,3 +48,20 @@ def test_cli_results_and_explain(tmp_path: Path) -> None:
     ]
     text = liftlog(data, "explain", "--visitor", "u0", "--experiment", str(exp["id"])).stdout
     assert "before the visitor's first decision" in text
+
+
+def kept_counts_answer_only_the_snapshot_they_are_of(
+    data: Path, experiment: str, a: str, ids: dict[str, str], now: int
+) -> None:
+    """`liftlog results` keeps what it counts in data/counts, for the server and later runs,
+    and takes kept counts only while the lake is at the versions they were counted from."""
+    [path] = (data / "counts").glob("*.json")
+    header, value = path.read_bytes().split(b"\n", 1)
+    kept = json.loads(value)
+    kept[0][1]["visitors"][a] = 99  # marked, to see where an answer comes from
+    path.write_bytes(header + b"\n" + json.dumps(kept).encode())
+    doc = as_json(data, "results", experiment)
+    assert doc["reach"]["variations"][a]["count"] == 99  # the kept counts: the lake is as it was
+    build_lake(data, [decision("late", a, now + 20, "d-late", **ids)])
+    doc = as_json(data, "results", experiment)
+    assert doc["reach"]["variations"][a]["count"] == 16  # counted anew: the lake changed

@@ -155,6 +155,11 @@ class Reports:
             key, lambda: versions(lake), run, lambda v: len(v) * per_counts, _SHAPES[key[0]]
         )
 
+    def segment_counts(self, spec: CountingSpec, segment: str | None) -> dict[SegmentValue, Counts]:
+        """`count_segments` of ``spec``, or the same counts kept (`CountCache`)."""
+        value: dict[SegmentValue, Counts] = self._segments(spec, segment).value
+        return value
+
     def _segments(self, spec: CountingSpec, segment: str | None) -> Counted:
         key = ("segments", spec, segment)
         return self._count(key, spec, lambda con: count_segments(con, spec, segment))

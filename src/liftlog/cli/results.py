@@ -20,21 +20,20 @@ from liftlog.settings import Settings
 @json_option
 def results(experiment_id: int, method: str, segment: str | None, data_dir: Path,
             database_url: str | None, as_json: bool) -> None:  # fmt: skip
-    """An experiment's results: visitors, conversions, improvement and significance."""
-    from liftlog.analysis.counting import count_segments
-    from liftlog.analysis.counts import empty_counts, segment_order
-    from liftlog.analysis.sources import connect
-    from liftlog.analysis.spec import counting_spec
-    from liftlog.api.reports import segment_json
-    from liftlog.report import Arm, build_results, results_text
+    """An experiment's results: visitors, conversions, improvement and significance.
 
+    Counts the lake as it is now; counts kept by the server (or an earlier run) answer only if
+    they are of this very snapshot of the lake, and what this run counts is kept for them.
+    """
+    from liftlog.analysis.counts import empty_counts, segment_order
+    from liftlog.api.reports import Reports, segment_json
+    from liftlog.report import build_results, results_text
+
+    settings = Settings(data_dir=data_dir.resolve(), results_reuse_factor=0)
     with open_catalog(data_dir, database_url) as catalog:
-        e = catalog.experiments.get(experiment_id)
-        level = catalog.projects.get(e.project_id).confidence_threshold
-        arms = [Arm(str(v.variation_id), v.name or v.key, v.weight) for v in e.variations]
-        spec = counting_spec(catalog, experiment_id)
-    lake = Settings(data_dir=data_dir.resolve()).lake_dir
-    by_segment = count_segments(connect(lake), spec, segment)
+        reports = Reports(settings, lambda: catalog)
+        spec, arms, level = reports.experiment(experiment_id)
+    by_segment = reports.segment_counts(spec, segment)
     if segment is None:
         by_segment = {None: by_segment.get(None) or empty_counts(spec)}
     for value, counts in sorted(by_segment.items(), key=lambda kv: segment_order(kv[0])):
