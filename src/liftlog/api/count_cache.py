@@ -53,20 +53,12 @@ MAX_WAITING = 16
 
 
 @dataclass(frozen=True, slots=True)
-class Counted:
-    """What one counting produced, and of which snapshot of the lake."""
+class Counted(Kept):
+    """What one counting produced, and of which snapshot of the lake (`Kept`, what a file
+    holds), with when it finished on this process's clock."""
 
-    value: Any
-    versions: Versions
-    #: Wall-clock epoch ms when counting started, and how long it took.
-    counted_at_ms: int
-    seconds: float
-    #: The latest ``process_timestamp`` in the snapshot counted (None: nothing loaded).
-    latest_received: datetime | None
-    #: `time.monotonic` when counting finished.
+    #: ``clock()`` when counting finished (for counts read from a file: when it would have).
     finished: float
-    #: Its size, in cells (see `MAX_CELLS`).
-    cells: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +204,7 @@ class CountCache:
             ago = max(0.0, self.wall() - (kept.counted_at_ms / 1000 + kept.seconds))
             self._store(key, Counted(
                 kept.value, kept.versions, kept.counted_at_ms, kept.seconds,
-                kept.latest_received, self.clock() - ago, kept.cells,
+                kept.latest_received, kept.cells, self.clock() - ago,
             ))  # fmt: skip
 
     def _count(self, job: _Job) -> Counted:
@@ -230,7 +222,7 @@ class CountCache:
                 value, versions, latest = job.count()
                 finished = self.clock()
             size = job.cells(value)
-            entry = Counted(value, versions, started_ms, finished - start, latest, finished, size)
+            entry = Counted(value, versions, started_ms, finished - start, latest, size, finished)
             with self._lock:
                 self._store(job.key, entry)
                 self._counting.pop(job.key, None)
@@ -246,12 +238,8 @@ class CountCache:
     def _write(self, job: _Job, entry: Counted) -> None:
         if self.files is None or job.shape is None:
             return
-        kept = Kept(
-            entry.value, entry.versions, entry.counted_at_ms, entry.seconds,
-            entry.latest_received, entry.cells,
-        )  # fmt: skip
         with suppress(OSError):  # a full disk: the counts still answer from memory
-            self.files.write(job.key, kept, job.shape)
+            self.files.write(job.key, entry, job.shape)
 
     def _while_recounted(self, job: _Job) -> Counted | None:
         """The entry for ``job.key`` if it may answer while it is counted again, which this

@@ -83,14 +83,19 @@ class _Header(msgspec.Struct, frozen=True):
 
 @dataclass(frozen=True, slots=True)
 class Kept:
-    """What a file holds (see `liftlog.api.count_cache.Counted`), with the wall-clock time it
-    was counted instead of a process's monotonic clock."""
+    """What one counting produced, and of which snapshot of the lake: what a file holds. In
+    memory, `liftlog.api.count_cache.Counted` adds when it finished on a process's clock, which
+    no other process shares."""
 
     value: Any
+    #: The lake's versions counted (`liftlog.analysis.sources.Versions`).
     versions: tuple[int | None, ...]
+    #: Wall-clock epoch ms when counting started, and how long it took.
     counted_at_ms: int
     seconds: float
+    #: The latest ``process_timestamp`` in the snapshot counted (None: nothing loaded).
     latest_received: datetime | None
+    #: Its size, in cells (see `liftlog.api.count_cache.MAX_CELLS`).
     cells: int
 
 

@@ -235,16 +235,13 @@ class Reports:
         again): the results must not go back to older counts than the page showed."""
         current = versions(self.settings.lake_dir)
         daily_key, whole_key = ("daily", spec), ("segments", spec, None)
-        for on_disk in (False, True):
-            if on_disk:
-                self.cache.load(daily_key, _SHAPES["daily"])
-                self.cache.load(whole_key, _SHAPES["segments"])
-            daily = self.cache.peek(daily_key, current)
-            if daily is not None:
-                return daily, _last_day(spec, daily)
-            whole = self.cache.peek(whole_key, current)
-            if whole is not None:
-                return whole, _unsegmented(spec, whole)
+        for on_disk in (False, True):  # memory first: a file costs a read
+            for key, whole_of in ((daily_key, _last_day), (whole_key, _unsegmented)):
+                if on_disk:
+                    self.cache.load(key, _SHAPES[key[0]])
+                entry = self.cache.peek(key, current)
+                if entry is not None:
+                    return entry, whole_of(spec, entry)
         daily = self.cache.peek(daily_key, current, while_recounted=True)
         whole = self.cache.peek(whole_key, current, while_recounted=True)
         if daily is not None and (whole is None or daily.counted_at_ms > whole.counted_at_ms):

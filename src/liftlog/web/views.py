@@ -94,8 +94,8 @@ def days_running(doc: dict[str, Any], now: datetime) -> float:
     return seconds / 86_400
 
 
-def _utc(iso: str, length: int = 19) -> str:
-    return iso[:length].replace("T", " ")
+def _utc(iso: str) -> str:
+    return iso[:19].replace("T", " ")
 
 
 def freshness_line(freshness: dict[str, Any]) -> str:
