@@ -216,9 +216,25 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
+#: What a spreadsheet reads as the start of a formula (OWASP's list for CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(text: str | None) -> str | None:
+    """A text cell a spreadsheet shows as text: a leading ``'`` when it would start a formula.
+
+    Attribute values come from anyone who can send events, and metric and variation names from
+    the catalog; opened in a spreadsheet, ``=HYPERLINK(…)`` in one of them would run.
+    """
+    if text and text.startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
 def results_csv(doc: dict[str, Any]) -> str:
     """One row per metric and variation: the whole experiment's (``segment`` empty), then, for a
-    document broken down by an attribute, each value's (``segment_value`` empty: not set)."""
+    document broken down by an attribute, each value's (``segment_value`` empty: not set).
+    Text cells that would start a spreadsheet formula start with ``'`` (`_text_cell`)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -238,12 +254,12 @@ def _csv_rows(writer: Any, segment: str, value: str | None, doc: dict[str, Any])
             )
             writer.writerow(
                 [
-                    segment,
-                    value,
-                    metric["name"],
+                    _text_cell(segment),
+                    _text_cell(value),
+                    _text_cell(metric["name"]),
                     metric["role"],
                     r["variation_id"],
-                    r["name"],
+                    _text_cell(r["name"]),
                     r["is_baseline"],
                     r["samples"],
                     r["unique_conversions"],

