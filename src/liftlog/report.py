@@ -332,6 +332,30 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x * 100:+.1f}%"
 
 
+def _number(x: float | None) -> str:
+    """A count or sum as a reader takes it in: integers whole, with separators (revenue in cents
+    as 1,199,135, not 1.19914e+06), other numbers to two decimals or four significant digits."""
+    if x is None:
+        return "-"
+    if isinstance(x, int):
+        return f"{x:,}"
+    return f"{x:,.2f}" if abs(x) >= 1 else f"{x:.4g}"
+
+
+_TABLE_HEADER = ("variation", "visitors", "conv.", "value", "rate", "improvement", "interval")
+
+
+def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows of cells, each column as wide as its widest cell: the first column (the variation)
+    left-aligned, the figures right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        figures = [cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  " + "  ".join([row[0].ljust(widths[0]), *figures]).rstrip())
+    return lines
+
+
 def results_text(doc: dict[str, Any]) -> str:
     """The results document as the plain-text tables ``liftlog results`` prints."""
     lines = [f"experiment {doc['experiment_id']}  method {doc['method']}  "
@@ -344,19 +368,21 @@ def results_text(doc: dict[str, Any]) -> str:
     for metric in doc["metrics"]:
         lines.append("")
         lines.append(f"{metric['name']} ({metric['role']})")
-        lines.append(f"  {'variation':<16}{'visitors':>10}{'conv.':>8}{'value':>12}{'rate':>10}"
-                     f"{'improvement':>13}{'interval':>22}{'signif.':>9}")  # fmt: skip
+        last = "P(beat)" if doc["method"] == "bayesian" else "signif."
+        rows: list[tuple[str, ...]] = [(*_TABLE_HEADER, last)]
         for r in metric["results"].values():
             lift = r.get("lift") or {}
             interval = lift.get("confidence_interval") or lift.get("credible_interval")
-            shown = "-" if not interval else f"[{_pct(interval[0])}, {_pct(interval[1])}]"
             signif = lift.get("significance", lift.get("chance_to_beat_baseline"))
-            rate = "-" if r["rate"] is None else f"{r['rate']:.4g}"
-            name = r["name"] + (" *" if r["is_baseline"] else "")
-            improvement = _pct(lift.get("value")) if lift else "baseline"
-            lines.append(
-                f"  {name:<16}{r['samples']:>10,}{r['unique_conversions']:>8,}"
-                f"{r['value']:>12.6g}{rate:>10}{improvement:>13}"
-                f"{shown:>22}{'-' if signif is None else f'{signif:.0%}':>9}"
-            )
+            rows.append((
+                r["name"] + (" *" if r["is_baseline"] else ""),
+                f"{r['samples']:,}",
+                f"{r['unique_conversions']:,}",
+                _number(r["value"]),
+                "-" if r["rate"] is None else f"{r['rate']:.4g}",
+                _pct(lift.get("value")) if lift else "baseline",
+                "-" if not interval else f"[{_pct(interval[0])}, {_pct(interval[1])}]",
+                "-" if signif is None else f"{signif:.0%}",
+            ))  # fmt: skip
+        lines += _table(rows)
     return "\n".join(lines)

@@ -13,7 +13,7 @@ import pytest
 from liftlog.analysis.counting import count, count_daily
 from liftlog.analysis.counts import Counts
 from liftlog.analysis.sources import connect
-from liftlog.report import Arm, build_results, build_timeseries, results_csv
+from liftlog.report import Arm, build_results, build_timeseries, results_csv, results_text
 from liftlog.rules.counting import CountingSpec
 from liftlog.stats import MetricKind, SuffStats, fixed_horizon
 from tests.analysis.lakes import H, build_lake, conversion, decision
@@ -83,6 +83,21 @@ def test_report_csv_text_cells_never_start_a_formula(counts: Counts) -> None:
     assert values == ["'" + v for v in segments[:-1]] + ["DE"]
     assert {row["variation"] for row in rows} == {"'=1+1", "treatment"}
     assert rows[0]["segment_value"] == "" and rows[0]["visitors"].isdigit()  # numbers as they are
+
+
+@pytest.mark.parametrize("method", ["sequential", "bayesian"])
+def test_report_text_columns_fit_their_widest_cell(counts: Counts, method: str) -> None:
+    arms = (Arm("301", "control", 5000), Arm("302", "a_variation_with_a_long_name", 5000))
+    doc = build_results(SPEC, arms, counts, method=method)
+    doc["metrics"][2]["results"]["302"]["value"] = 1_199_135  # revenue in cents, printed whole
+    tables = results_text(doc).split("\n\n")[1:]
+    assert len(tables) == len(SPEC.metrics)
+    for table in tables:
+        header, *rows = table.splitlines()[1:]
+        assert header.split()[-1] == ("P(beat)" if method == "bayesian" else "signif.")
+        assert len({len(line) for line in [header, *rows]}) == 1  # one width: aligned
+    long_row = tables[2].splitlines()[-1]
+    assert long_row.split()[:4] == ["a_variation_with_a_long_name", "4", "4", "1,199,135"]
 
 
 def test_report_flags_a_sample_ratio_mismatch(counts: Counts) -> None:
