@@ -65,3 +65,13 @@ def kept_counts_answer_only_the_snapshot_they_are_of(
     build_lake(data, [decision("late", a, now + 20, "d-late", **ids)])
     doc = as_json(data, "results", experiment)
     assert doc["reach"]["variations"][a]["count"] == 16  # counted anew: the lake changed
+
+
+def test_reading_commands_refuse_a_data_directory_that_is_not_there(tmp_path: Path) -> None:
+    """A mistyped ``--data`` is an error, not a new empty catalog answering "not found"."""
+    missing = tmp_path / "dtaa"
+    explain = ("explain", "--visitor", "u0", "--experiment", "5")
+    for args in (("results", "5"), explain, ("status",)):
+        done = liftlog(missing, *args, ok=False)
+        assert done.returncode == 2 and "does not exist" in done.stderr, done.stderr
+    assert not missing.exists()

@@ -28,10 +28,19 @@ def main() -> None:
     """liftlog: a self-hosted experimentation backend that speaks Optimizely's Event API."""
 
 
+def _data(existing: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``--data``; ``existing``: for commands that only read what a server stored, where a
+    mistyped directory is an error instead of a new, empty one."""
+    kind = click.Path(path_type=Path, exists=existing, file_okay=not existing)
+    return click.option("--data", "data_dir", default="data", type=kind, help=DATA_HELP)
+
+
 def data_option(fn: Callable[..., None]) -> Callable[..., None]:
-    return click.option(
-        "--data", "data_dir", default="data", type=click.Path(path_type=Path), help=DATA_HELP
-    )(fn)
+    return _data(existing=False)(fn)
+
+
+def existing_data_option(fn: Callable[..., None]) -> Callable[..., None]:
+    return _data(existing=True)(fn)
 
 
 # Catalog commands: each opens the catalog (migrating it) and calls the repository the API uses.
@@ -39,10 +48,13 @@ def data_option(fn: Callable[..., None]) -> Callable[..., None]:
 
 def catalog_options(fn: Callable[..., None]) -> Callable[..., None]:
     fn = click.option("--database-url", envvar="LIFTLOG_DATABASE_URL", help=DATABASE_HELP)(fn)
-    fn = click.option(
-        "--data", "data_dir", default="data", type=click.Path(path_type=Path), help=DATA_HELP
-    )(fn)
-    return fn
+    return _data(existing=False)(fn)
+
+
+def reading_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """`catalog_options` of a command that reads the lake too (results, explain)."""
+    fn = click.option("--database-url", envvar="LIFTLOG_DATABASE_URL", help=DATABASE_HELP)(fn)
+    return _data(existing=True)(fn)
 
 
 def json_option(fn: Callable[..., None]) -> Callable[..., None]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from liftlog.cli.base import catalog_options, json_option, main, open_catalog
+from liftlog.cli.base import json_option, main, open_catalog, reading_options
 from liftlog.methods import METHODS
 from liftlog.settings import Settings
 
@@ -16,7 +16,7 @@ from liftlog.settings import Settings
 @click.argument("experiment_id", type=int)
 @click.option("--method", type=click.Choice(METHODS), default="sequential", show_default=True)
 @click.option("--segment", help="Break down by this attribute (key or id).")
-@catalog_options
+@reading_options
 @json_option
 def results(experiment_id: int, method: str, segment: str | None, data_dir: Path,
             database_url: str | None, as_json: bool) -> None:  # fmt: skip
@@ -52,7 +52,7 @@ def results(experiment_id: int, method: str, segment: str | None, data_dir: Path
 @main.command()
 @click.option("--visitor", "visitor_id", required=True, help="The visitor id.")
 @click.option("--experiment", "experiment_id", required=True, type=int)
-@catalog_options
+@reading_options
 @json_option
 def explain(visitor_id: str, experiment_id: int, data_dir: Path, database_url: str | None,
             as_json: bool) -> None:  # fmt: skip

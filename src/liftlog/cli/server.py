@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from liftlog.cli.base import DATABASE_HELP, catalog_options, data_option, main
+from liftlog.cli.base import DATABASE_HELP, catalog_options, data_option, existing_data_option, main
 from liftlog.settings import Settings
 
 
@@ -246,7 +246,7 @@ def load(data_dir: Path, once: bool) -> None:
 
 
 @main.command()
-@data_option
+@existing_data_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(data_dir: Path, as_json: bool) -> None:
     """How many decisions, conversions and rejects are stored, and what still waits to load."""
