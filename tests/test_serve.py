@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.lake import rows
 from tests.server import FIXTURES, Server, free_port
@@ -90,3 +91,16 @@ def test_a_loader_that_dies_is_started_again(tmp_path: Path) -> None:
     assert "the loader exited (code -9); starting it again in 1 s" in server.log()
     uuids = sorted(r["uuid"] for r in rows(server.data_dir, "conversions"))
     assert uuids == sorted(f"again-{i}" for i in range(20))
+
+
+def test_ctrl_c_stops_server_and_loader_without_a_restart(tmp_path: Path) -> None:
+    """Ctrl-C in a terminal signals the whole process group: the loader stops first, and that
+    is no death to report or restart from."""
+    server = Server(tmp_path / "data", free_port()).start()
+    assert server.proc is not None
+    [loader] = _loaders(server.proc.pid)
+    os.killpg(server.proc.pid, signal.SIGINT)
+    assert server.proc.wait(30) == 0
+    assert "the loader exited" not in server.log()
+    with pytest.raises(ProcessLookupError):
+        os.kill(loader, 0)

@@ -129,13 +129,19 @@ class LoaderKeeper:
 
     The loader stops only when the server does; if it exits before (a bug in loading some
     record, the OOM killer), events would pile up in the raw log unloaded. So a thread of the
-    server's process waits on it and starts a new one, after 1 s, then twice as long each time it
-    dies again within a minute (at most a minute apart), and says so on stderr. A new loader
-    resumes from the raw log's checkpoints: nothing is loaded twice.
+    server's process waits on it. A loader that exits while the server goes on running (for
+    `GRACE`: a signal to the whole process group, such as Ctrl-C, stops both, the loader first)
+    is reported on stderr and started again after 1 s, then twice as long each time it dies
+    again within a minute (at most a minute apart). A new loader resumes from the raw log's
+    checkpoints: nothing is loaded twice.
     """
 
     #: A loader that ran this long before dying is restarted after the shortest delay again.
     STEADY = 60.0
+
+    #: How long the server has to stop too, after its loader exited, before the loader counts
+    #: as dead rather than stopped with it.
+    GRACE = 2.0
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -169,6 +175,10 @@ class LoaderKeeper:
             started = time.monotonic()
             proc.join()
             if self._stopping.is_set():
+                return
+            # A signal to the whole process group (Ctrl-C, `timeout`, systemd's stop) reaches
+            # the loader too, and it may stop before the server begins to: no death to report.
+            if self._stopping.wait(self.GRACE):
                 return
             if time.monotonic() - started >= self.STEADY:
                 delay = 1.0
