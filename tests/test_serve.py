@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +105,19 @@ def test_ctrl_c_stops_server_and_loader_without_a_restart(tmp_path: Path) -> Non
     assert "the loader exited" not in server.log()
     with pytest.raises(ProcessLookupError):
         os.kill(loader, 0)
+
+
+def test_a_taken_port_fails_before_anything_is_made(tmp_path: Path) -> None:
+    """Not a demo project whose traffic goes to whatever listens there, then a bind error."""
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        done = subprocess.run(
+            [sys.executable, "-m", "liftlog.cli", "serve", "--port", str(port),
+             "--data", str(tmp_path / "data"), "--demo"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert not (tmp_path / "data").exists()

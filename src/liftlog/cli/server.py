@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
 import multiprocessing.process
 import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -56,6 +58,7 @@ def serve(
     from liftlog import demo as demo_module
     from liftlog.catalog.store import Catalog, default_url
 
+    _check_free(host, port)
     settings = Settings(
         data_dir=data_dir.resolve(),
         database_url=database_url or None,
@@ -199,6 +202,25 @@ class LoaderKeeper:
         if proc is not None and proc.is_alive():
             proc.terminate()  # SIGTERM: the loader finishes its batch and exits
             proc.join(30)
+
+
+def _check_free(host: str, port: int) -> None:
+    """Fail before anything is made when the address is taken. Otherwise the first start would
+    make the demo project and send its traffic to whatever listens there, and only then find
+    that it can't listen itself. Bound as uvicorn binds (``SO_REUSEADDR``), and let go again."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = " Is another server running there? Choose another port with --port."
+        reason = exc.strerror or str(exc)
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}.{hint}") from None
 
 
 def _loopback(host: str) -> str:
