@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from liftlog.catalog.store import Catalog, default_url
 from tests.server import Server, free_port
 
 
@@ -58,11 +59,20 @@ def test_cli_builds_an_experiment_the_api_serves(tmp_path: Path) -> None:
         auth = {"authorization": f"Bearer {token['secret']}"}
         served = httpx.get(f"{server.url}/v2/experiments/{exp['id']}", headers=auth)
         assert served.json()["status"] == "paused"
+        [listed] = as_json(data, "token", "list")
+        assert listed["last_used"] is not None and listed["revoked"] is None
+        assert token["secret"].startswith(listed["prefix"]) and "secret" not in listed
         revoked = as_json(data, "token", "revoke", str(token["id"]))
         assert revoked["revoked"] is not None
         assert httpx.get(f"{server.url}/v2/projects", headers=auth).status_code == 401
     finally:
         server.stop()
+    with Catalog.open(default_url(data.resolve())) as catalog:  # past one page of listing
+        for n in range(101):
+            catalog.tokens.create(f"t{n}", "read")
+    lines = liftlog(data, "token", "list").stdout.splitlines()
+    assert len(lines) == 102 and f"token {token['id']}  ci  scope read" in lines[0]
+    assert "revoked" in lines[0] and lines[1].endswith("active  last used: never used")
 
 
 def test_cli_reports_errors_without_a_traceback(tmp_path: Path) -> None:

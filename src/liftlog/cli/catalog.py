@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from liftlog.catalog.repo import MAX_PER_PAGE
 from liftlog.catalog.tokens import SCOPES
 from liftlog.cli.base import catalog_options, json_option, main, open_catalog, show
 
 if TYPE_CHECKING:
-    from liftlog.catalog.models import Experiment
+    from liftlog.catalog.models import Page
     from liftlog.catalog.store import Catalog
     from liftlog.catalog.users import User
 
@@ -30,18 +32,26 @@ def parse_variations(spec: str) -> list[dict[str, Any]]:
     return out
 
 
-def event_id(catalog: Catalog, project_id: int, key: str) -> int:
+T = TypeVar("T")
+
+
+def all_pages(list_page: Callable[[int], Page[T]]) -> Iterator[T]:
+    """Every item of a paged listing, ``list_page(page)`` after ``list_page(page)``."""
     page = 1
     while True:
-        events = catalog.events.list(project_id, page, 100)
-        for event in events.items:
-            if event.key == key:
-                return event.id
-        if page >= events.last_page:
-            raise click.BadParameter(
-                f"no event {key!r} in project {project_id}", param_hint="--metric"
-            )
+        got = list_page(page)
+        yield from got.items
+        if page >= got.last_page:
+            return
         page += 1
+
+
+def event_id(catalog: Catalog, project_id: int, key: str) -> int:
+    events = all_pages(lambda page: catalog.events.list(project_id, page, MAX_PER_PAGE))
+    for event in events:
+        if event.key == key:
+            return event.id
+    raise click.BadParameter(f"no event {key!r} in project {project_id}", param_hint="--metric")
 
 
 @main.group()
@@ -121,15 +131,10 @@ def experiment_pause(experiment_id: int, data_dir: Path, database_url: str | Non
 @json_option
 def experiment_list(project_id: int, data_dir: Path, database_url: str | None,
                     as_json: bool) -> None:  # fmt: skip
-    found: list[Experiment] = []
     with open_catalog(data_dir, database_url) as catalog:
-        page = 1
-        while True:
-            result = catalog.experiments.list(project_id, page, 100)
-            found.extend(result.items)
-            if page >= result.last_page:
-                break
-            page += 1
+        found = list(
+            all_pages(lambda page: catalog.experiments.list(project_id, page, MAX_PER_PAGE))
+        )
     if as_json:
         click.echo(json.dumps([e.to_dict() for e in found], indent=2))
         return
@@ -182,9 +187,28 @@ def token_create(name: str, scope: str, data_dir: Path, database_url: str | None
 @catalog_options
 @json_option
 def token_revoke(token_id: int, data_dir: Path, database_url: str | None, as_json: bool) -> None:
+    """Revoke a token for good (its id is in `liftlog token list`)."""
     with open_catalog(data_dir, database_url) as catalog:
         t = catalog.tokens.revoke(token_id)
     show(t, as_json, f"token {t.id}  {t.name}  revoked")
+
+
+@token.command("list")
+@catalog_options
+@json_option
+def token_list(data_dir: Path, database_url: str | None, as_json: bool) -> None:
+    """Every token, oldest first: its scope, the start of its secret, when it was last used and
+    whether it is revoked (never the secret)."""
+    with open_catalog(data_dir, database_url) as catalog:
+        tokens = list(all_pages(lambda page: catalog.tokens.list(page, MAX_PER_PAGE)))
+    if as_json:
+        click.echo(json.dumps([t.to_dict() for t in tokens], indent=2))
+        return
+    for t in tokens:
+        state = f"revoked {_when(t.revoked)}" if t.revoked is not None else "active"
+        last = _when(t.last_used) or "never used"
+        click.echo(f"token {t.id}  {t.name}  scope {t.scope}  {t.prefix}…  {state}  "
+                   f"last used: {last}")  # fmt: skip
 
 
 @main.group()
