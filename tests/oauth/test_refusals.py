@@ -387,10 +387,17 @@ def test_clients_deletion_revokes_tokens_and_is_limited_to_the_owner(
     other_account = catalog.accounts.create("other")
     stranger = catalog.tokens.create("stranger", "write", account_id=other_account.id).secret
     assert http.delete(f"/oauth/clients/{client_id}", headers=bearer(stranger)).status_code == 404
+    assert http.get("/oauth/clients", headers=bearer(stranger)).json() == []
+    [listed] = http.get("/oauth/clients", headers=bearer(read_pat)).json()
+    assert listed["client_id"] == client_id and listed["client_name"] == "Gone"
+    assert "client_secret" not in listed
+    assert http.get("/oauth/clients").status_code == 401
+    assert http.get("/oauth/clients", headers=bearer(issued["access_token"])).status_code == 403
     assert http.get("/protected", headers=bearer(issued["access_token"])).status_code == 200
 
     assert http.delete(f"/oauth/clients/{client_id}", headers=bearer(write_pat)).status_code == 204
     assert http.get("/protected", headers=bearer(issued["access_token"])).status_code == 401
+    assert http.get("/oauth/clients", headers=bearer(read_pat)).json() == []
     oauth_error(refresh(http, client, issued["refresh_token"]), 401, "invalid_client")
     page = http.get("/oauth/authorize", params=authorize_params(client_id, pkce))
     assert page.status_code == 400

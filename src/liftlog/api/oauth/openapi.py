@@ -72,6 +72,16 @@ def openapi_paths() -> dict[str, Any]:
             }
         },
         "/oauth/clients": {
+            "get": {
+                "tags": [TAG],
+                "summary": "The account's OAuth clients, oldest first (never their secrets)",
+                "security": [{"bearer": ["read"]}],
+                "responses": {
+                    "200": {"description": "A JSON array of clients (RFC 7591 metadata)."},
+                    "401": {"description": "No valid personal access token.", "content": ERROR},
+                    "403": {"description": "Not a personal access token.", "content": ERROR},
+                },
+            },
             "post": {
                 "tags": [TAG],
                 "summary": "Register an OAuth client (RFC 7591 metadata)",
@@ -90,7 +100,7 @@ def openapi_paths() -> dict[str, Any]:
                     },
                     "422": {"description": "Metadata breaks a rule.", "content": ERROR},
                 },
-            }
+            },
         },
         "/oauth/clients/{client_id}": {
             "delete": {

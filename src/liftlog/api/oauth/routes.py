@@ -182,11 +182,21 @@ class OAuthEndpoints:
 
     # Client registration (liftlog's JSON errors)
 
-    def _registrar(self, authorization: str | None) -> Principal:
-        principal = authenticate(authorization, self.verifiers, "write")
+    def _registrar(self, authorization: str | None, scope: str = "write") -> Principal:
+        principal = authenticate(authorization, self.verifiers, scope)
         if principal.kind != "pat":
             raise Forbidden("OAuth clients are managed with a personal access token.")
         return principal
+
+    async def list_clients(self, request: Request) -> Response:
+        authorization = request.headers.get("authorization")
+        return await run_in_threadpool(self._list_clients, authorization)
+
+    def _list_clients(self, authorization: str | None) -> Response:
+        """The account's active clients, oldest first, as registered (never their secrets)."""
+        principal = self._registrar(authorization, "read")
+        clients = self.store.clients(principal.account_id)
+        return JSONResponse([c.to_dict() for c in clients], headers=NO_STORE)
 
     async def create_client(self, request: Request) -> Response:
         body = await read_body(request)
@@ -245,6 +255,7 @@ def oauth_routes(
     return [
         Route("/.well-known/oauth-authorization-server", endpoints.metadata, methods=["GET"]),
         Route("/oauth/clients", endpoints.create_client, methods=["POST"]),
+        Route("/oauth/clients", endpoints.list_clients, methods=["GET"]),
         Route("/oauth/clients/{client_id}", endpoints.delete_client, methods=["DELETE"]),
         Route("/oauth/authorize", endpoints.authorize, methods=["GET", "POST"]),
         Route("/oauth/token", endpoints.token, methods=["POST"]),
