@@ -50,6 +50,7 @@ def test_status_reports_rows_and_waiting_bytes(server: Server) -> None:
     assert info["tables"]["decisions"]["rows"] == 1
     assert info["tables"]["conversions"]["rows"] == 0
     assert info["rawlog"]["pending_bytes"] == 0
+    assert info["rawlog"]["oldest_waiting_received_ms"] is None
     assert info["rawlog"]["bytes"] > len(body)
     text = subprocess.run(
         [sys.executable, "-m", "liftlog.cli", "status", "--data", str(server.data_dir)],

@@ -103,19 +103,29 @@ def test_freshness_estimates_the_events_still_waiting(tmp_path: Path) -> None:
     """Events per raw-log byte loaded so far, times the bytes still waiting."""
     settings = Settings(data_dir=tmp_path)
     body = (FIXTURES / "events" / "sdk_track.json").read_bytes()  # one conversion event
-    frame = encode_frame(RawRecord(received_ms=1, endpoint=Endpoint.V1_EVENTS, body=body))
+
+    def frame(received_ms: int) -> bytes:
+        return encode_frame(RawRecord(received_ms, Endpoint.V1_EVENTS, body))
+
     writer = SegmentWriter(settings.rawlog_dir / "w0", settings.segment_bytes)
-    writer.write(frame * 4)
+    writer.write(b"".join(frame(1_000 + i) for i in range(4)))
     reports = Reports(settings, lambda: None)  # type: ignore[arg-type,return-value]
     assert reports.freshness()["events_waiting_estimate"] is None  # nothing loaded: no rate yet
-    assert reports.freshness()["raw_log_bytes_waiting"] == 4 * len(frame)
+    assert reports.freshness()["raw_log_bytes_waiting"] == 4 * len(frame(1_000))
+    assert reports.freshness()["oldest_waiting_received"] == "1970-01-01T00:00:01Z"
     Loader(settings).drain()
-    writer.write(frame * 6)
+    assert reports.freshness()["oldest_waiting_received"] is None
+    writer.write(b"".join(frame(2_500 + i) for i in range(6)))
     writer.close()
     fresh = reports.freshness()
     assert fresh["is_complete"] is False
-    assert fresh["raw_log_bytes_waiting"] == 6 * len(frame)
+    assert fresh["raw_log_bytes_waiting"] == 6 * len(frame(1_000))
     assert fresh["events_waiting_estimate"] == 6
+    assert fresh["oldest_waiting_received"] == "1970-01-01T00:00:02.500000Z"
+    second = SegmentWriter(settings.rawlog_dir / "w1", settings.segment_bytes)  # --workers 2
+    second.write(frame(2_000))
+    second.close()
+    assert reports.freshness()["oldest_waiting_received"] == "1970-01-01T00:00:02Z"
 
 
 @pytest.mark.parametrize("method", ["sequential", "bayesian"])

@@ -29,6 +29,10 @@ def test_events_still_loading() -> None:
     assert freshness_line(loading).endswith(", about 12,000 events still loading")
     no_rate = {**COUNTED, "raw_log_bytes_waiting": 4096}
     assert freshness_line(no_rate).endswith(", 4,096 bytes of events still loading")
+    behind = {**loading, "oldest_waiting_received": "2026-03-01T10:00:02.500000Z"}
+    assert freshness_line(behind).endswith(
+        ", about 12,000 events still loading (the oldest received at 10:00:02 UTC)"
+    )
 
 
 def test_counts_kept_from_before_newer_events_say_when_they_are_redone() -> None:

@@ -189,10 +189,12 @@ class Reports:
         if pending and loaded:  # events per raw-log byte so far, times the bytes still waiting
             rows = sum(table_status(self.settings, t)["rows"] for t in ("decisions", "conversions"))
             estimate = round(pending * rows / loaded) if rows else None
+        since = raw["oldest_waiting_received_ms"]
         doc: dict[str, Any] = {
             "latest_event_received": None if latest is None else latest.isoformat(),
             "raw_log_bytes_waiting": pending,
             "events_waiting_estimate": estimate,
+            "oldest_waiting_received": None if since is None else iso(since),
             "is_complete": pending == 0 and not changed,
         }
         if counted is not None:

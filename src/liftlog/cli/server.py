@@ -10,6 +10,7 @@ import os
 import socket
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -295,9 +296,14 @@ def status(data_dir: Path, as_json: bool) -> None:
             f"  {table:<12} {t['rows']:>12,} rows  {t['files']:>5} files  version {t['version']}"
         )
     r = info["rawlog"]
+    since = r["oldest_waiting_received_ms"]
+    oldest = ""
+    if since is not None:
+        at = datetime.fromtimestamp(since / 1000, UTC).isoformat(timespec="seconds")
+        oldest = f", the oldest received {at} ({max(0, time.time() - since / 1000):,.0f} s ago)"
     click.echo(
         f"  raw log      {r['bytes']:>12,} bytes in {r['segments']} segments, "
-        f"{r['pending_bytes']:,} bytes waiting to load"
+        f"{r['pending_bytes']:,} bytes waiting to load{oldest}"
     )
 
 

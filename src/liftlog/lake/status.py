@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
+import msgspec
 import pyarrow as pa
 
 from liftlog.lake.loader import list_writers, open_table, read_checkpoint
 from liftlog.lake.schema import TABLES
-from liftlog.rawlog.segments import list_segments, segment_path
+from liftlog.rawlog.record import decode_payload
+from liftlog.rawlog.segments import Frame, Position, list_segments, read_frames, segment_path
 from liftlog.settings import Settings
 
 
@@ -27,19 +30,45 @@ def table_status(settings: Settings, name: str) -> dict[str, Any]:
 
 
 def rawlog_status(settings: Settings) -> dict[str, Any]:
+    """The raw log's size, how much of it waits for the loader, and since when: the received
+    time (epoch ms) of the oldest record waiting, None when none is."""
     total = pending = segments = 0
+    oldest: list[int] = []
     for writer in list_writers(settings.rawlog_dir):
         directory = settings.rawlog_dir / writer
         done = read_checkpoint(directory)
+        waiting = 0
         for seq in list_segments(directory):
             size = os.path.getsize(segment_path(directory, seq))
             segments += 1
             total += size
             if seq > done.seq:
-                pending += size
+                waiting += size
             elif seq == done.seq:
-                pending += max(0, size - done.offset)
-    return {"bytes": total, "segments": segments, "pending_bytes": pending}
+                waiting += max(0, size - done.offset)
+        pending += waiting
+        received = _first_received_ms(directory, done) if waiting else None
+        if received is not None:
+            oldest.append(received)
+    return {
+        "bytes": total,
+        "segments": segments,
+        "pending_bytes": pending,
+        "oldest_waiting_received_ms": min(oldest, default=None),
+    }
+
+
+def _first_received_ms(directory: Path, start: Position) -> int | None:
+    """When the first complete record from ``start`` on was received (None: none yet, as while
+    it is being written)."""
+    items, _ = read_frames(directory, start, max_bytes=64 << 10)
+    for item in items:
+        if isinstance(item, Frame):
+            try:
+                return decode_payload(item.payload).received_ms
+            except msgspec.DecodeError:  # the loader rejects it; the next one says
+                continue
+    return None
 
 
 def lake_status(settings: Settings) -> dict[str, Any]:

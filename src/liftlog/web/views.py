@@ -107,6 +107,8 @@ def freshness_line(freshness: dict[str, Any]) -> str:
         estimate = freshness["events_waiting_estimate"]
         amount = f"about {estimate:,} events" if estimate else f"{waiting:,} bytes of events"
         text += f", {amount} still loading"
+        if since := freshness.get("oldest_waiting_received"):
+            text += f" (the oldest received at {_utc(since)[11:]} UTC)"
     if freshness.get("loaded_since_counted"):
         counted, due = _utc(freshness["counted_at"])[11:], _utc(freshness["recount_by"])[11:]
         text += f"; counted at {counted} UTC, events loaded since are counted by {due} UTC"
