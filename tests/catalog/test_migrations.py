@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from liftlog.catalog import migrate
 from liftlog.catalog.schema import metadata
@@ -47,6 +48,29 @@ def test_migrations_downgrade_to_empty_and_back(db_url: str) -> None:
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
         migrate.upgrade(engine)
         assert migrate.current(engine) == migrate.head()
+    finally:
+        engine.dispose()
+
+
+def test_users_from_before_their_own_stamp_keep_the_one_their_sessions_hold(db_url: str) -> None:
+    """Before revision 0004 a session's stamp was the SHA-256 of the password hash."""
+    engine = create_catalog_engine(db_url)
+    try:
+        migrate.upgrade(engine, "0003")
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO accounts (id, name, version, created, last_modified)"
+                " VALUES (1, 'a', 1, 0, 0)"
+            ))  # fmt: skip
+            conn.execute(text(
+                "INSERT INTO users (id, account_id, email, password_hash, created)"
+                " VALUES (2, 1, 'ana@example.com', '$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA', 0)"
+            ))  # fmt: skip
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            stamp = conn.execute(text("SELECT session_stamp FROM users")).scalar_one()
+        expected = hashlib.sha256(b"$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA").hexdigest()[:16]
+        assert stamp == expected
     finally:
         engine.dispose()
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select, update
 
+from liftlog.catalog import schema
 from liftlog.catalog.store import Catalog
 from liftlog.catalog.users import Users
 from liftlog.errors import InvalidInput, NotFound, Unauthorized
@@ -30,3 +33,18 @@ def test_a_new_password_needs_a_user_and_a_usable_password(catalog: Catalog) -> 
     with pytest.raises(InvalidInput):
         users.set_password("ana@example.com", "short")
     assert users.get(ana.id).stamp == ana.stamp
+
+
+def test_rehashing_a_password_at_sign_in_keeps_the_stamp(catalog: Catalog) -> None:
+    """A hash made with older argon2 parameters is made anew at the next sign-in: the same
+    password, so the sessions signed in with it go on."""
+    users = Users.of(catalog)
+    ana = users.create("ana@example.com", "the first passphrase")
+    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("the first passphrase")
+    with catalog.engine.begin() as conn:
+        conn.execute(update(schema.users).values(password_hash=weak))
+    signed_in = users.authenticate("ana@example.com", "the first passphrase")
+    with catalog.engine.connect() as conn:
+        rehashed = conn.execute(select(schema.users.c.password_hash)).scalar_one()
+    assert rehashed != weak and PasswordHasher().verify(rehashed, "the first passphrase")
+    assert signed_in.stamp == ana.stamp

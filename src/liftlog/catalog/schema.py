@@ -310,4 +310,6 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("created", BigInteger, nullable=False),
     Column("last_sign_in", BigInteger, nullable=True),
+    # Sessions hold it; a new password draws a new one (`liftlog.catalog.users`).
+    Column("session_stamp", String(32), nullable=False),
 )

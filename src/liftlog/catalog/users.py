@@ -10,14 +10,14 @@ expensive, fast enough for a sign-in form. A wrong email costs the same hash as 
 so the time a refusal takes does not tell which of the two was wrong. Hashes made with older
 parameters are rehashed at the next successful sign-in.
 
-A user's ``stamp`` changes with their password hash: a session remembers the stamp it was signed
-in with, so a new password (`Users.set_password`, ``liftlog user password``) ends the sessions
-signed in with the old one.
+A user's ``stamp`` is drawn anew with each new password: a session remembers the stamp it was
+signed in with, so a new password (`Users.set_password`, ``liftlog user password``) ends the
+sessions signed in with the old one. Rehashing the same password keeps it.
 """
 
 from __future__ import annotations
 
-import hashlib
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -49,7 +49,7 @@ class User:
     email: str
     created: int
     last_sign_in: int | None
-    #: Changes when the password hash does (see the module's docstring); not the hash itself.
+    #: Drawn anew with each new password (see the module's docstring).
     stamp: str
 
 
@@ -60,8 +60,12 @@ def _user(row: RowMapping) -> User:
         email=row["email"],
         created=row["created"],
         last_sign_in=row["last_sign_in"],
-        stamp=hashlib.sha256(str(row["password_hash"]).encode()).hexdigest()[:16],
+        stamp=row["session_stamp"],
     )
+
+
+def _new_stamp() -> str:
+    return secrets.token_hex(8)
 
 
 def _email(raw: str) -> str:
@@ -106,6 +110,7 @@ class Users(Repository):
                     password_hash=hashed,
                     created=now,
                     last_sign_in=None,
+                    session_stamp=_new_stamp(),
                 )
             )
             return _user(fetch(conn, U, user_id, "user"))
@@ -119,7 +124,11 @@ class Users(Repository):
             row = conn.execute(select(U.c.id).where(U.c.email == address)).first()
             if row is None:
                 raise NotFound(f"no user {address!r}")
-            conn.execute(update(U).where(U.c.id == row.id).values(password_hash=hashed))
+            conn.execute(
+                update(U)
+                .where(U.c.id == row.id)
+                .values(password_hash=hashed, session_stamp=_new_stamp())
+            )
             return _user(fetch(conn, U, row.id, "user"))
 
     def list(self) -> list[User]:
