@@ -71,7 +71,8 @@ def test_reading_commands_refuse_a_data_directory_that_is_not_there(tmp_path: Pa
     """A mistyped ``--data`` is an error, not a new empty catalog answering "not found"."""
     missing = tmp_path / "dtaa"
     explain = ("explain", "--visitor", "u0", "--experiment", "5")
-    for args in (("results", "5"), explain, ("status",)):
+    prune = ("rawlog", "prune", "--older-than-days", "7")
+    for args in (("results", "5"), explain, ("status",), prune):
         done = liftlog(missing, *args, ok=False)
         assert done.returncode == 2 and "does not exist" in done.stderr, done.stderr
     assert not missing.exists()

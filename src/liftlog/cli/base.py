@@ -29,8 +29,9 @@ def main() -> None:
 
 
 def _data(existing: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """``--data``; ``existing``: for commands that only read what a server stored, where a
-    mistyped directory is an error instead of a new, empty one."""
+    """``--data``; ``existing``: for commands that act on what a server stored (status,
+    results, explain, rawlog prune), where a mistyped directory is an error instead of a new,
+    empty one."""
     kind = click.Path(path_type=Path, exists=existing, file_okay=not existing)
     return click.option("--data", "data_dir", default="data", type=kind, help=DATA_HELP)
 

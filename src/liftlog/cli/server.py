@@ -344,7 +344,7 @@ def rawlog() -> None:
 @rawlog.command("prune")
 @click.option("--older-than-days", type=float, required=True, help="Keep what is newer.")
 @click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
-@data_option
+@existing_data_option
 def rawlog_prune(older_than_days: float, dry_run: bool, data_dir: Path) -> None:
     """Delete raw-log segments already loaded into the lake and older than N days.
 
