@@ -3,8 +3,8 @@
 Optimizely's Stats Engine controls the FDR of its winner/loser declarations. liftlog applies the
 Benjamini–Hochberg step-up procedure to the always-valid p-values of one *family*: the primary
 metric's comparisons (one per variation) form a family of their own, so adding secondary metrics
-never slows the primary metric down; all secondary metrics × all variations form a second family.
-Monitoring metrics are not adjusted. The caller forms the families; this module adjusts one.
+never slows the primary metric down; all other metrics (secondary and monitoring) × all
+variations form a second family. The caller forms the families; this module adjusts one.
 
 The BH-adjusted p-value (q-value) of the i-th smallest of m p-values is
 ``q_(i) = min_{j >= i} min(1, m p_(j) / j)``; rejecting every hypothesis with ``q <= α`` is exactly
