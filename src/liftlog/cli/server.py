@@ -208,14 +208,13 @@ class LoaderKeeper:
 def _check_free(host: str, port: int) -> None:
     """Fail before anything is made when the address is taken. Otherwise the first start would
     make the demo project and send its traffic to whatever listens there, and only then find
-    that it can't listen itself. Bound as uvicorn binds (``SO_REUSEADDR``), and let go again."""
+    that it can't listen itself. Bound as uvicorn binds (IPv6 when the host has a colon,
+    ``SO_REUSEADDR``), and let go again."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        with socket.socket(family, kind, proto) as probe:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(address)
+            probe.bind((host, port))
     except OSError as exc:
         hint = ""
         if exc.errno == errno.EADDRINUSE:
