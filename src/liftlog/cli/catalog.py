@@ -36,7 +36,7 @@ T = TypeVar("T")
 
 
 def all_pages(list_page: Callable[[int], Page[T]]) -> Iterator[T]:
-    """Every item of a paged listing, ``list_page(page)`` after ``list_page(page)``."""
+    """Every item of a paged listing: ``list_page(1)``, ``list_page(2)``, … to the last page."""
     page = 1
     while True:
         got = list_page(page)
