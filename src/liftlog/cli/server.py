@@ -145,7 +145,7 @@ class LoaderKeeper:
 
     #: How long the server has to stop too, after its loader exited, before the loader counts
     #: as dead rather than stopped with it.
-    GRACE = 2.0
+    GRACE = 5.0
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
