@@ -75,6 +75,31 @@ def test_users_from_before_their_own_stamp_keep_the_one_their_sessions_hold(db_u
         engine.dispose()
 
 
+def test_oauth_clients_from_before_their_auth_method_keep_what_they_were_told(
+    db_url: str,
+) -> None:
+    engine = create_catalog_engine(db_url)
+    try:
+        migrate.upgrade(engine, "0004")
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO accounts (id, name, version, created, last_modified)"
+                " VALUES (1, 'a', 1, 0, 0)"
+            ))  # fmt: skip
+            for row_id, secret in ((2, "'f00d'"), (3, "NULL")):
+                conn.execute(text(
+                    "INSERT INTO oauth_clients (id, account_id, client_id, secret_sha256, name,"
+                    f" redirect_uris, scope, created) VALUES ({row_id}, 1, 'c{row_id}', {secret},"
+                    " 'x', '[]', 'read', 0)"
+                ))  # fmt: skip
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, auth_method FROM oauth_clients ORDER BY id"))
+            assert [tuple(r) for r in rows] == [(2, "client_secret_basic"), (3, "none")]
+    finally:
+        engine.dispose()
+
+
 def test_open_twice_keeps_data(db_url: str) -> None:
     with Catalog.open(db_url) as first:
         project = first.projects.create({"name": "Kept"})

@@ -136,6 +136,41 @@ def test_flow_write_scope_allows_writing(
     assert http.get("/protected", headers=bearer(issued["access_token"])).status_code == 200
 
 
+def test_flow_client_secret_post_is_kept_as_registered(
+    http: httpx.Client, write_pat: str, read_pat: str
+) -> None:
+    """RFC 7591: the registration's answer (and the listing) name the method registered with,
+    and the client sends its secret in the form."""
+    created = http.post(
+        "/oauth/clients",
+        json={
+            "client_name": "Acme Forms",
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "client_secret_post",
+        },
+        headers=bearer(write_pat),
+    )
+    assert created.status_code == 201, created.text
+    registration = created.json()
+    assert registration["token_endpoint_auth_method"] == "client_secret_post"
+    [listed] = http.get("/oauth/clients", headers=bearer(read_pat)).json()
+    assert listed["token_endpoint_auth_method"] == "client_secret_post"
+    pkce = Pkce.make()
+    params = authorize_params(registration["client_id"], pkce)
+    back = redirect_params(approve(http, params, read_pat))
+    form = {
+        "grant_type": "authorization_code",
+        "code": back["code"],
+        "redirect_uri": REDIRECT,
+        "code_verifier": pkce.verifier,
+        "client_id": registration["client_id"],
+        "client_secret": registration["client_secret"],
+    }
+    tokens = http.post("/oauth/token", data=form)
+    assert tokens.status_code == 200, tokens.text
+    assert tokens.json()["access_token"].startswith("lloat_")
+
+
 def test_flow_public_client_uses_pkce_without_a_secret(
     http: httpx.Client, write_pat: str, read_pat: str
 ) -> None:

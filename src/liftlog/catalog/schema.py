@@ -249,6 +249,8 @@ oauth_clients = Table(
     Column("scope", String(64), nullable=False),
     Column("created", BigInteger, nullable=False),
     Column("revoked", BigInteger, nullable=True),
+    # As registered (`AUTH_METHODS`); a confidential client may use either secret method.
+    Column("auth_method", String(32), nullable=False),
 )
 
 # A consent page that was shown: its form's nonce, bound to the authorization request's parameters.

@@ -75,6 +75,8 @@ class OAuthClient:
     scope: str
     created: int
     revoked: int | None
+    #: The token endpoint authentication method it registered with (`AUTH_METHODS`).
+    auth_method: str
     secret_sha256: str | None = field(repr=False)
 
     @property
@@ -93,7 +95,7 @@ class OAuthClient:
             "client_name": self.name,
             "redirect_uris": list(self.redirect_uris),
             "scope": self.scope,
-            "token_endpoint_auth_method": "none" if self.public else "client_secret_basic",
+            "token_endpoint_auth_method": self.auth_method,
             "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"],
             "client_id_issued_at": self.created // 1000,
@@ -160,6 +162,7 @@ def client_record(row: RowMapping) -> OAuthClient:
         scope=row["scope"],
         created=row["created"],
         revoked=row["revoked"],
+        auth_method=row["auth_method"],
         secret_sha256=row["secret_sha256"],
     )
 

@@ -114,6 +114,7 @@ class OAuthStore(Repository):
                     scope=normal_scope(scope or "read"),
                     created=self.ctx.clock(),
                     revoked=None,
+                    auth_method=method or "client_secret_basic",
                 )
             )
             return RegisteredClient(client_record(fetch(conn, C, row_id, "OAuth client")), secret)
