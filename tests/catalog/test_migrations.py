@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 
 from liftlog.catalog import migrate
 from liftlog.catalog.schema import metadata
@@ -52,52 +54,54 @@ def test_migrations_downgrade_to_empty_and_back(db_url: str) -> None:
         engine.dispose()
 
 
-def test_users_from_before_their_own_stamp_keep_the_one_their_sessions_hold(db_url: str) -> None:
-    """Before revision 0004 a session's stamp was the SHA-256 of the password hash."""
+@contextlib.contextmanager
+def at_revision(db_url: str, revision: str, *rows: str) -> Iterator[Engine]:
+    """An engine on a database at ``revision`` holding an account and ``rows`` (SQL inserts),
+    to migrate to head."""
     engine = create_catalog_engine(db_url)
     try:
-        migrate.upgrade(engine, "0003")
+        migrate.upgrade(engine, revision)
         with engine.begin() as conn:
             conn.execute(text(
                 "INSERT INTO accounts (id, name, version, created, last_modified)"
                 " VALUES (1, 'a', 1, 0, 0)"
             ))  # fmt: skip
-            conn.execute(text(
-                "INSERT INTO users (id, account_id, email, password_hash, created)"
-                " VALUES (2, 1, 'ana@example.com', '$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA', 0)"
-            ))  # fmt: skip
+            for row in rows:
+                conn.execute(text(row))
+        yield engine
+    finally:
+        engine.dispose()
+
+
+OLD_HASH = "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA"
+
+
+def test_users_from_before_their_own_stamp_keep_the_one_their_sessions_hold(db_url: str) -> None:
+    """Before revision 0004 a session's stamp was the SHA-256 of the password hash."""
+    user = (
+        "INSERT INTO users (id, account_id, email, password_hash, created)"
+        f" VALUES (2, 1, 'ana@example.com', '{OLD_HASH}', 0)"
+    )
+    with at_revision(db_url, "0003", user) as engine:
         migrate.upgrade(engine)
         with engine.connect() as conn:
             stamp = conn.execute(text("SELECT session_stamp FROM users")).scalar_one()
-        expected = hashlib.sha256(b"$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA").hexdigest()[:16]
-        assert stamp == expected
-    finally:
-        engine.dispose()
+    assert stamp == hashlib.sha256(OLD_HASH.encode()).hexdigest()[:16]
 
 
 def test_oauth_clients_from_before_their_auth_method_keep_what_they_were_told(
     db_url: str,
 ) -> None:
-    engine = create_catalog_engine(db_url)
-    try:
-        migrate.upgrade(engine, "0004")
-        with engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO accounts (id, name, version, created, last_modified)"
-                " VALUES (1, 'a', 1, 0, 0)"
-            ))  # fmt: skip
-            for row_id, secret in ((2, "'f00d'"), (3, "NULL")):
-                conn.execute(text(
-                    "INSERT INTO oauth_clients (id, account_id, client_id, secret_sha256, name,"
-                    f" redirect_uris, scope, created) VALUES ({row_id}, 1, 'c{row_id}', {secret},"
-                    " 'x', '[]', 'read', 0)"
-                ))  # fmt: skip
+    clients = [
+        "INSERT INTO oauth_clients (id, account_id, client_id, secret_sha256, name, redirect_uris,"
+        f" scope, created) VALUES ({row_id}, 1, 'c{row_id}', {secret}, 'x', '[]', 'read', 0)"
+        for row_id, secret in ((2, "'f00d'"), (3, "NULL"))
+    ]
+    with at_revision(db_url, "0004", *clients) as engine:
         migrate.upgrade(engine)
         with engine.connect() as conn:
             rows = conn.execute(text("SELECT id, auth_method FROM oauth_clients ORDER BY id"))
             assert [tuple(r) for r in rows] == [(2, "client_secret_basic"), (3, "none")]
-    finally:
-        engine.dispose()
 
 
 def test_open_twice_keeps_data(db_url: str) -> None:

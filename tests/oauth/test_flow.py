@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from starlette.routing import Route
@@ -136,37 +138,39 @@ def test_flow_write_scope_allows_writing(
     assert http.get("/protected", headers=bearer(issued["access_token"])).status_code == 200
 
 
+def form_client_exchange(
+    http: httpx.Client, write_pat: str, read_pat: str, method: str
+) -> tuple[dict[str, Any], httpx.Response]:
+    """Register a client with ``method``, have ``read_pat``'s owner approve it, and exchange the
+    code with the client's credentials in the form (its secret too, when it has one)."""
+    metadata = {"client_name": "Acme", "redirect_uris": [REDIRECT]}
+    created = http.post(
+        "/oauth/clients",
+        json={**metadata, "token_endpoint_auth_method": method},
+        headers=bearer(write_pat),
+    )
+    assert created.status_code == 201, created.text
+    registration = created.json()
+    pkce = Pkce.make(method)
+    params = authorize_params(registration["client_id"], pkce)
+    back = redirect_params(approve(http, params, read_pat))
+    credentials = {"client_id": registration["client_id"]}
+    if "client_secret" in registration:
+        credentials["client_secret"] = registration["client_secret"]
+    form = {"grant_type": "authorization_code", "code": back["code"], "redirect_uri": REDIRECT,
+            "code_verifier": pkce.verifier, **credentials}  # fmt: skip
+    return registration, http.post("/oauth/token", data=form)
+
+
 def test_flow_client_secret_post_is_kept_as_registered(
     http: httpx.Client, write_pat: str, read_pat: str
 ) -> None:
     """RFC 7591: the registration's answer (and the listing) name the method registered with,
     and the client sends its secret in the form."""
-    created = http.post(
-        "/oauth/clients",
-        json={
-            "client_name": "Acme Forms",
-            "redirect_uris": [REDIRECT],
-            "token_endpoint_auth_method": "client_secret_post",
-        },
-        headers=bearer(write_pat),
-    )
-    assert created.status_code == 201, created.text
-    registration = created.json()
+    registration, tokens = form_client_exchange(http, write_pat, read_pat, "client_secret_post")
     assert registration["token_endpoint_auth_method"] == "client_secret_post"
     [listed] = http.get("/oauth/clients", headers=bearer(read_pat)).json()
     assert listed["token_endpoint_auth_method"] == "client_secret_post"
-    pkce = Pkce.make()
-    params = authorize_params(registration["client_id"], pkce)
-    back = redirect_params(approve(http, params, read_pat))
-    form = {
-        "grant_type": "authorization_code",
-        "code": back["code"],
-        "redirect_uri": REDIRECT,
-        "code_verifier": pkce.verifier,
-        "client_id": registration["client_id"],
-        "client_secret": registration["client_secret"],
-    }
-    tokens = http.post("/oauth/token", data=form)
     assert tokens.status_code == 200, tokens.text
     assert tokens.json()["access_token"].startswith("lloat_")
 
@@ -174,29 +178,10 @@ def test_flow_client_secret_post_is_kept_as_registered(
 def test_flow_public_client_uses_pkce_without_a_secret(
     http: httpx.Client, write_pat: str, read_pat: str
 ) -> None:
-    created = http.post(
-        "/oauth/clients",
-        json={
-            "client_name": "Acme CLI",
-            "redirect_uris": [REDIRECT],
-            "token_endpoint_auth_method": "none",
-        },
-        headers=bearer(write_pat),
-    )
-    assert created.status_code == 201, created.text
-    assert "client_secret" not in created.json()
-    assert created.json()["scope"] == "read"  # the default
-    client_id = created.json()["client_id"]
-    pkce = Pkce.make("public")
-    back = redirect_params(approve(http, authorize_params(client_id, pkce), read_pat))
-    form = {
-        "grant_type": "authorization_code",
-        "code": back["code"],
-        "redirect_uri": REDIRECT,
-        "code_verifier": pkce.verifier,
-        "client_id": client_id,
-    }
-    tokens = http.post("/oauth/token", data=form)
+    registration, tokens = form_client_exchange(http, write_pat, read_pat, "none")
+    assert "client_secret" not in registration
+    assert registration["scope"] == "read"  # the default
+    client_id = registration["client_id"]
     assert tokens.status_code == 200, tokens.text
     renewed = http.post(
         "/oauth/token",
