@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import httpx
 
 from liftlog.web.throttle import PER_EMAIL
-from tests.api.conftest import Api
+from tests.api.conftest import Api, start_api
 from tests.web.conftest import EMAIL, PASSWORD, create_user, csrf_of, sign_in
 
 
@@ -154,3 +156,27 @@ def test_a_new_password_must_be_usable_and_the_user_must_exist(web: Api) -> None
         assert done.returncode != 0 and problem in done.stderr, done.stderr
     with httpx.Client(base_url=web.url) as client:
         assert sign_in(client).status_code == 303  # the password stayed as it was
+
+
+def _mapped(pid: int, part: str) -> bool:
+    with open(f"/proc/{pid}/maps") as maps:
+        return any(part in line for line in maps)
+
+
+def test_signing_in_imports_the_results_computations_in_the_background(tmp_path: Path) -> None:
+    """A server that only collected events has not loaded DuckDB or SciPy; once someone signs
+    in to the pages, they are loaded before the first results page asks for them."""
+    served = start_api(tmp_path / "data")
+    try:
+        create_user(served.server.data_dir, EMAIL, PASSWORD)
+        assert served.server.proc is not None
+        pid = served.server.proc.pid
+        assert not _mapped(pid, "duckdb") and not _mapped(pid, "scipy/optimize")
+        with httpx.Client(base_url=served.url) as client:
+            assert sign_in(client).status_code == 303
+        deadline = time.monotonic() + 60
+        while not (_mapped(pid, "duckdb") and _mapped(pid, "scipy/optimize")):
+            assert time.monotonic() < deadline, "not imported after a sign-in"
+            time.sleep(0.1)
+    finally:
+        served.server.stop()

@@ -44,6 +44,13 @@ from liftlog.rules.dispositions import Disposition, StoredEvent
 from liftlog.settings import Settings
 
 
+def import_the_rest() -> None:
+    """Import now what a first computation imports on its way: the root finder of the
+    sequential test's visitors-remaining estimate (`liftlog.stats.sequential`), about half a
+    second on its own."""
+    from scipy import optimize  # noqa: F401
+
+
 def iso(ms: int | None) -> str | None:
     if ms is None:
         return None

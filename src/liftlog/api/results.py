@@ -12,6 +12,7 @@ computation never holds up the Event API on the same server.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,7 @@ class ResultsAPI:
         self.catalog = catalog
         self.verifiers = verifiers
         self._reports: Reports | None = None
+        self._importing = threading.Lock()  # one thread imports; the others wait for it
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -87,10 +89,25 @@ class ResultsAPI:
     def reports(self) -> Reports:
         """The computations, imported on first use (see `liftlog.api.reports`)."""
         if self._reports is None:
-            from liftlog.api.reports import Reports
+            with self._importing:
+                if self._reports is None:
+                    from liftlog.api.reports import Reports
 
-            self._reports = Reports(self.settings, self.catalog)
+                    self._reports = Reports(self.settings, self.catalog)
         return self._reports
+
+    def import_soon(self) -> None:
+        """Import the computations in the background, when results will likely be asked for
+        soon (someone signed in to the pages): the first page then doesn't wait for the imports,
+        about a second and a half."""
+        if self._reports is None:
+            threading.Thread(target=self._import, name="liftlog-import", daemon=True).start()
+
+    def _import(self) -> None:
+        self.reports  # noqa: B018 - the property imports
+        from liftlog.api.reports import import_the_rest
+
+        import_the_rest()
 
     def _auth(self, request: Request) -> None:
         authenticate(request.headers.get("authorization"), self.verifiers, "read")

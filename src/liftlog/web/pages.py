@@ -210,6 +210,7 @@ class WebPages:
                 failed="Wrong email or password.",
             )  # fmt: skip
         self.throttle.clear(next(iter(keys)))
+        self.api.import_soon()
         response = RedirectResponse(_safe_next(form), 303)
         self.sessions.write(
             response, self.sessions.new(user.id, user.stamp), secure=_secure(request)
