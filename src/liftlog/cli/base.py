@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,26 +37,29 @@ def _data(existing: bool) -> Callable[[Callable[..., None]], Callable[..., None]
     return click.option("--data", "data_dir", default="data", type=kind, help=DATA_HELP)
 
 
-def data_option(fn: Callable[..., None]) -> Callable[..., None]:
-    return _data(existing=False)(fn)
+def _catalog(existing: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``--data`` (see `_data`) and ``--database-url``."""
+
+    def options(fn: Callable[..., None]) -> Callable[..., None]:
+        fn = click.option("--database-url", envvar="LIFTLOG_DATABASE_URL", help=DATABASE_HELP)(fn)
+        return _data(existing)(fn)
+
+    return options
 
 
-def existing_data_option(fn: Callable[..., None]) -> Callable[..., None]:
-    return _data(existing=True)(fn)
-
-
+data_option = _data(existing=False)
+existing_data_option = _data(existing=True)
 # Catalog commands: each opens the catalog (migrating it) and calls the repository the API uses.
+catalog_options = _catalog(existing=False)
+#: A catalog command that reads the lake too (results, explain).
+reading_options = _catalog(existing=True)
 
 
-def catalog_options(fn: Callable[..., None]) -> Callable[..., None]:
-    fn = click.option("--database-url", envvar="LIFTLOG_DATABASE_URL", help=DATABASE_HELP)(fn)
-    return _data(existing=False)(fn)
-
-
-def reading_options(fn: Callable[..., None]) -> Callable[..., None]:
-    """`catalog_options` of a command that reads the lake too (results, explain)."""
-    fn = click.option("--database-url", envvar="LIFTLOG_DATABASE_URL", help=DATABASE_HELP)(fn)
-    return _data(existing=True)(fn)
+def when(epoch_ms: int | None) -> str | None:
+    """Epoch milliseconds as UTC ISO 8601 to the second."""
+    if epoch_ms is None:
+        return None
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="seconds")
 
 
 def json_option(fn: Callable[..., None]) -> Callable[..., None]:

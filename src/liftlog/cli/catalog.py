@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -13,7 +12,7 @@ import click
 
 from liftlog.catalog.repo import MAX_PER_PAGE
 from liftlog.catalog.tokens import SCOPES
-from liftlog.cli.base import catalog_options, json_option, main, open_catalog, show
+from liftlog.cli.base import catalog_options, json_option, main, open_catalog, show, when
 
 if TYPE_CHECKING:
     from liftlog.catalog.models import Page
@@ -205,8 +204,8 @@ def token_list(data_dir: Path, database_url: str | None, as_json: bool) -> None:
         click.echo(json.dumps([t.to_dict() for t in tokens], indent=2))
         return
     for t in tokens:
-        state = f"revoked {_when(t.revoked)}" if t.revoked is not None else "active"
-        last = _when(t.last_used) or "never used"
+        state = f"revoked {when(t.revoked)}" if t.revoked is not None else "active"
+        last = when(t.last_used) or "never used"
         click.echo(f"token {t.id}  {t.name}  scope {t.scope}  {t.prefix}…  {state}  "
                    f"last used: {last}")  # fmt: skip
 
@@ -259,16 +258,10 @@ def user_list(data_dir: Path, database_url: str | None, as_json: bool) -> None:
         click.echo(json.dumps([_user_json(u) for u in users], indent=2))
         return
     for u in users:
-        last = _when(u.last_sign_in) or "never signed in"
+        last = when(u.last_sign_in) or "never signed in"
         click.echo(f"user {u.id}  {u.email}  account {u.account_id}  last sign-in: {last}")
 
 
 def _user_json(u: User) -> dict[str, Any]:
-    return {"id": u.id, "email": u.email, "account_id": u.account_id, "created": _when(u.created),
-            "last_sign_in": _when(u.last_sign_in)}  # fmt: skip
-
-
-def _when(epoch_ms: int | None) -> str | None:
-    if epoch_ms is None:
-        return None
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="seconds")
+    return {"id": u.id, "email": u.email, "account_id": u.account_id, "created": when(u.created),
+            "last_sign_in": when(u.last_sign_in)}  # fmt: skip

@@ -10,12 +10,18 @@ import os
 import socket
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from liftlog.cli.base import DATABASE_HELP, catalog_options, data_option, existing_data_option, main
+from liftlog.cli.base import (
+    DATABASE_HELP,
+    catalog_options,
+    data_option,
+    existing_data_option,
+    main,
+    when,
+)
 from liftlog.settings import Settings
 
 
@@ -298,8 +304,8 @@ def status(data_dir: Path, as_json: bool) -> None:
     since = r["oldest_waiting_received_ms"]
     oldest = ""
     if since is not None:
-        at = datetime.fromtimestamp(since / 1000, UTC).isoformat(timespec="seconds")
-        oldest = f", the oldest received {at} ({max(0, time.time() - since / 1000):,.0f} s ago)"
+        ago = max(0, time.time() - since / 1000)
+        oldest = f", the oldest received {when(since)} ({ago:,.0f} s ago)"
     click.echo(
         f"  raw log      {r['bytes']:>12,} bytes in {r['segments']} segments, "
         f"{r['pending_bytes']:,} bytes waiting to load{oldest}"

@@ -98,6 +98,10 @@ def _utc(iso: str) -> str:
     return iso[:19].replace("T", " ")
 
 
+def _time_of_day(iso: str) -> str:
+    return iso[11:19]
+
+
 def freshness_line(freshness: dict[str, Any]) -> str:
     """The results page's "Data" line: what the counts cover, what is still to come."""
     latest = freshness["latest_event_received"]
@@ -108,9 +112,9 @@ def freshness_line(freshness: dict[str, Any]) -> str:
         amount = f"about {estimate:,} events" if estimate else f"{waiting:,} bytes of events"
         text += f", {amount} still loading"
         if since := freshness.get("oldest_waiting_received"):
-            text += f" (the oldest received at {_utc(since)[11:]} UTC)"
+            text += f" (the oldest received at {_time_of_day(since)} UTC)"
     if freshness.get("loaded_since_counted"):
-        counted, due = _utc(freshness["counted_at"])[11:], _utc(freshness["recount_by"])[11:]
+        counted, due = _time_of_day(freshness["counted_at"]), _time_of_day(freshness["recount_by"])
         text += f"; counted at {counted} UTC, events loaded since are counted by {due} UTC"
     return text
 
