@@ -6,7 +6,10 @@ Usage::
         url = pg.create_database("t1")   # postgresql+psycopg://postgres@127.0.0.1:<port>/t1
 
 The server listens on a free loopback port, with its Unix socket inside the temporary directory, and
-runs with fsync off (the data is thrown away). PostgreSQL refuses to run as root, so when the tests
+runs with fsync off (the data is thrown away). Its files go to ``/dev/shm`` when that is a
+writable RAM file system with room (`cluster_parent`): on a disk-backed temporary directory,
+copying a migrated catalog database took about 300 ms and deleting a cluster of 150 of them 10 s,
+against 20 ms and well under a second in RAM. PostgreSQL refuses to run as root, so when the tests
 run as root the cluster is owned by and run as an unprivileged user (``nobody`` by default).
 Failing to start raises `PostgresUnavailable` with the server log: tests never skip.
 """
@@ -28,6 +31,10 @@ from pathlib import Path
 import psycopg
 
 FALLBACK_BINDIR_ROOT = Path("/usr/lib/postgresql")
+RAM_DIR = Path("/dev/shm")
+#: Free space ``RAM_DIR`` must have to hold the clusters: a catalog database is about 11 MB, and
+#: each test's is dropped after it (`PostgresCluster.drop_database`).
+RAM_DIR_MIN_FREE = 2 << 30
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -58,6 +65,17 @@ def find_bindir() -> Path:
         "initdb/pg_ctl not found (looked at `pg_config --bindir` and "
         f"{FALLBACK_BINDIR_ROOT}/*/bin); install PostgreSQL server binaries"
     )
+
+
+def cluster_parent() -> Path | None:
+    """Where clusters are made: `RAM_DIR` if it is a writable directory with `RAM_DIR_MIN_FREE`
+    bytes free, else None (the default temporary directory)."""
+    try:
+        if os.access(RAM_DIR, os.W_OK) and shutil.disk_usage(RAM_DIR).free >= RAM_DIR_MIN_FREE:
+            return RAM_DIR
+    except OSError:
+        pass
+    return None
 
 
 def _free_port() -> int:
@@ -103,16 +121,28 @@ class PostgresCluster:
     def create_database(self, name: str, template: str = "template1") -> str:
         """Create a database (a copy of `template`: empty by default) and return its URL.
 
-        Copying a database that is already migrated is much faster than migrating each one.
+        Copying a database that is already migrated is much faster than migrating each one, and
+        copying its files (``STRATEGY FILE_COPY``, PostgreSQL 15+) faster than logging them.
         """
         for given in (name, template):
             if not _NAME.match(given):
                 raise ValueError(f"not a plain database name: {given!r}")
-        with psycopg.connect(
-            host=self.host, port=self.port, user="postgres", dbname="postgres", autocommit=True
-        ) as conn:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')  # names checked
+        with self._admin() as conn:
+            strategy = " STRATEGY FILE_COPY" if conn.info.server_version >= 150000 else ""
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"{strategy}')  # checked
         return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop a database, closing whatever connections to it are left open."""
+        if not _NAME.match(name):
+            raise ValueError(f"not a plain database name: {name!r}")
+        with self._admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # name checked
+
+    def _admin(self) -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(
+            host=self.host, port=self.port, user="postgres", dbname="postgres", autocommit=True
+        )
 
 
 def _run(cmd: list[str], what: str, log: Path | None = None) -> None:
@@ -130,7 +160,7 @@ def _run(cmd: list[str], what: str, log: Path | None = None) -> None:
 def postgres_cluster(user: str = "nobody", start_timeout: int = 60) -> Iterator[PostgresCluster]:
     """Start a fresh cluster, yield it, then stop it and delete its files."""
     bindir = find_bindir()
-    root = Path(tempfile.mkdtemp(prefix="liftlog-pg-"))
+    root = Path(tempfile.mkdtemp(prefix="liftlog-pg-", dir=cluster_parent()))
     data, sockets, log = root / "data", root / "sock", root / "server.log"
     sockets.mkdir()
     log.touch()

@@ -61,22 +61,28 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database."""
     if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'catalog.db'}"
+        yield f"sqlite:///{tmp_path / 'catalog.db'}"
+        return
     cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
-    return cluster.create_database(f"catalog_{next(_databases)}")
+    name = f"catalog_{next(_databases)}"
+    yield cluster.create_database(name)
+    cluster.drop_database(name)
 
 
 @pytest.fixture
-def catalog_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def catalog_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database already at the newest schema (on PostgreSQL, a copy of a migrated one)."""
     if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'catalog.db'}"
+        yield f"sqlite:///{tmp_path / 'catalog.db'}"
+        return
     cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
     template: str = request.getfixturevalue("pg_migrated")
-    return cluster.create_database(f"catalog_{next(_databases)}", template=template)
+    name = f"catalog_{next(_databases)}"
+    yield cluster.create_database(name, template=template)
+    cluster.drop_database(name)
 
 
 @pytest.fixture
