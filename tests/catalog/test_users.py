@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
+from argon2.exceptions import VerifyMismatchError
 from sqlalchemy import select, update
 
-from liftlog.catalog import schema
+from liftlog.catalog import schema, users
 from liftlog.catalog.store import Catalog
 from liftlog.catalog.users import Users
 from liftlog.errors import InvalidInput, NotFound, Unauthorized
@@ -48,3 +49,16 @@ def test_rehashing_a_password_at_sign_in_keeps_the_stamp(catalog: Catalog) -> No
         rehashed = conn.execute(select(schema.users.c.password_hash)).scalar_one()
     assert rehashed != weak and PasswordHasher().verify(rehashed, "the first passphrase")
     assert signed_in.stamp == ana.stamp
+
+
+def test_an_unknown_email_is_verified_against_a_hash_that_costs_as_much() -> None:
+    """The hash an unknown email is checked against has the hasher's own parameters and is well
+    formed (a malformed one would be refused at once, and the quick refusal would tell that the
+    email is unknown); no password matches it."""
+    hasher = PasswordHasher()
+    assert extract_parameters(users._DUMMY_HASH) == extract_parameters(hasher.hash("x"))
+    assert not hasher.check_needs_rehash(users._DUMMY_HASH)
+    for password in ("", "no user has this password", "a long passphrase"):
+        with pytest.raises(VerifyMismatchError):
+            hasher.verify(users._DUMMY_HASH, password)
+    assert users._unmatched_hash(hasher) != users._DUMMY_HASH  # drawn at random
