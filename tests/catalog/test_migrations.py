@@ -54,6 +54,41 @@ def test_migrations_downgrade_to_empty_and_back(db_url: str) -> None:
         engine.dispose()
 
 
+def test_head_is_alembics_head() -> None:
+    """`migrate.HEAD` lets a catalog at head open without Alembic; a new migration moves it."""
+    assert migrate.head() == migrate.HEAD
+
+
+def test_a_catalog_at_head_opens_without_alembic(db_url: str) -> None:
+    """Only a database that needs migrating loads Alembic: a server start or a ``liftlog``
+    command on a catalog at head reads its revision and goes on."""
+    probe = (
+        "import sys; from liftlog.catalog.store import Catalog; Catalog.open(sys.argv[1]).close();"
+        " print('alembic' in sys.modules)"
+    )
+
+    def alembic_loaded() -> bool:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, db_url], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip() == "True"
+
+    assert alembic_loaded()  # an empty database is migrated
+    assert not alembic_loaded()  # then it is at head
+    engine = create_catalog_engine(db_url)
+    try:
+        migrate.downgrade(engine, "0004")
+    finally:
+        engine.dispose()
+    assert alembic_loaded()  # one revision behind: migrated again
+    engine = create_catalog_engine(db_url)
+    try:
+        assert migrate.current(engine) == migrate.HEAD
+    finally:
+        engine.dispose()
+
+
 @contextlib.contextmanager
 def at_revision(db_url: str, revision: str, *rows: str) -> Iterator[Engine]:
     """An engine on a database at ``revision`` holding an account and ``rows`` (SQL inserts),

@@ -22,11 +22,12 @@ from liftlog.catalog import schema
 from liftlog.catalog.models import IssuedToken, Page, Token
 from liftlog.catalog.projects import Accounts
 from liftlog.catalog.repo import DEFAULT_PER_PAGE, Repository, fetch, new_id, page_rows
+from liftlog.catalog.scopes import TOKEN_SCOPES
 from liftlog.catalog.validate import Checker
 from liftlog.errors import Forbidden, Unauthorized
 
 PREFIX = "llpat_"
-SCOPES = ("read", "write", "datafile")
+SCOPES = TOKEN_SCOPES
 SECRET_BYTES = 32
 # `last_used` is rewritten at most once a minute per token, not on every request.
 LAST_USED_RESOLUTION_MS = 60_000

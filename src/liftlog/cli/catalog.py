@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from liftlog.catalog.repo import MAX_PER_PAGE
-from liftlog.catalog.tokens import SCOPES
+from liftlog.catalog.scopes import TOKEN_SCOPES
 from liftlog.cli.base import catalog_options, json_option, main, open_catalog, show, when
 
 if TYPE_CHECKING:
@@ -34,11 +33,14 @@ def parse_variations(spec: str) -> list[dict[str, Any]]:
 T = TypeVar("T")
 
 
-def all_pages(list_page: Callable[[int], Page[T]]) -> Iterator[T]:
-    """Every item of a paged listing: ``list_page(1)``, ``list_page(2)``, … to the last page."""
+def all_pages(list_page: Callable[[int, int], Page[T]]) -> Iterator[T]:
+    """Every item of a paged listing: ``list_page(page, per_page)`` for pages 1, 2, … to the
+    last, as many items per page as the catalog allows."""
+    from liftlog.catalog.repo import MAX_PER_PAGE  # the database layer, only when used
+
     page = 1
     while True:
-        got = list_page(page)
+        got = list_page(page, MAX_PER_PAGE)
         yield from got.items
         if page >= got.last_page:
             return
@@ -46,7 +48,7 @@ def all_pages(list_page: Callable[[int], Page[T]]) -> Iterator[T]:
 
 
 def event_id(catalog: Catalog, project_id: int, key: str) -> int:
-    events = all_pages(lambda page: catalog.events.list(project_id, page, MAX_PER_PAGE))
+    events = all_pages(lambda page, n: catalog.events.list(project_id, page, n))
     for event in events:
         if event.key == key:
             return event.id
@@ -131,9 +133,7 @@ def experiment_pause(experiment_id: int, data_dir: Path, database_url: str | Non
 def experiment_list(project_id: int, data_dir: Path, database_url: str | None,
                     as_json: bool) -> None:  # fmt: skip
     with open_catalog(data_dir, database_url) as catalog:
-        found = list(
-            all_pages(lambda page: catalog.experiments.list(project_id, page, MAX_PER_PAGE))
-        )
+        found = list(all_pages(lambda page, n: catalog.experiments.list(project_id, page, n)))
     if as_json:
         click.echo(json.dumps([e.to_dict() for e in found], indent=2))
         return
@@ -166,7 +166,7 @@ def token() -> None:
 
 @token.command("create")
 @click.option("--name", required=True)
-@click.option("--scope", required=True, type=click.Choice(SCOPES))
+@click.option("--scope", required=True, type=click.Choice(TOKEN_SCOPES))
 @catalog_options
 @json_option
 def token_create(name: str, scope: str, data_dir: Path, database_url: str | None,
@@ -199,7 +199,7 @@ def token_list(data_dir: Path, database_url: str | None, as_json: bool) -> None:
     """Every token, oldest first: its scope, the start of its secret, when it was last used and
     whether it is revoked (never the secret)."""
     with open_catalog(data_dir, database_url) as catalog:
-        tokens = list(all_pages(lambda page: catalog.tokens.list(page, MAX_PER_PAGE)))
+        tokens = list(all_pages(lambda page, n: catalog.tokens.list(page, n)))
     if as_json:
         click.echo(json.dumps([t.to_dict() for t in tokens], indent=2))
         return
