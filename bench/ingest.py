@@ -89,7 +89,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def wait_ready(
+    port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0, poll: float = 0.1
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -98,7 +100,7 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) 
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n")
             if s.recv(64).startswith(b"HTTP/1.1"):
                 return
-        time.sleep(0.1)
+        time.sleep(poll)
     raise RuntimeError("server not ready in time")
 
 
