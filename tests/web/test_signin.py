@@ -163,9 +163,17 @@ def _mapped(pid: int, part: str) -> bool:
         return any(part in line for line in maps)
 
 
+def _wait_imported(pid: int, after: str) -> None:
+    deadline = time.monotonic() + 60
+    while not (_mapped(pid, "duckdb") and _mapped(pid, "scipy/optimize")):
+        assert time.monotonic() < deadline, f"not imported after {after}"
+        time.sleep(0.1)
+
+
 def test_signing_in_imports_the_results_computations_in_the_background(tmp_path: Path) -> None:
     """A server that only collected events has not loaded DuckDB or SciPy; once someone signs
-    in to the pages, they are loaded before the first results page asks for them."""
+    in to the pages, or opens one with a session from before a restart, they are loaded before
+    the first results page asks for them."""
     served = start_api(tmp_path / "data")
     try:
         create_user(served.server.data_dir, EMAIL, PASSWORD)
@@ -174,9 +182,21 @@ def test_signing_in_imports_the_results_computations_in_the_background(tmp_path:
         assert not _mapped(pid, "duckdb") and not _mapped(pid, "scipy/optimize")
         with httpx.Client(base_url=served.url) as client:
             assert sign_in(client).status_code == 303
-        deadline = time.monotonic() + 60
-        while not (_mapped(pid, "duckdb") and _mapped(pid, "scipy/optimize")):
-            assert time.monotonic() < deadline, "not imported after a sign-in"
-            time.sleep(0.1)
+            cookies = client.cookies
+        _wait_imported(pid, "a sign-in")
+    finally:
+        served.server.stop()
+    served = start_api(tmp_path / "data")  # a restart: the session is still good
+    try:
+        assert served.server.proc is not None
+        pid = served.server.proc.pid
+        with httpx.Client(base_url=served.url) as client:
+            assert client.get("/ui/signin").status_code == 200  # a page, signed out
+            time.sleep(1)
+            assert not _mapped(pid, "duckdb") and not _mapped(pid, "scipy/optimize")
+            client.cookies = cookies
+            page = client.get("/ui/", follow_redirects=True)
+            assert page.status_code == 200 and "Sign out" in page.text
+        _wait_imported(pid, "a page opened with a session from before the restart")
     finally:
         served.server.stop()

@@ -129,6 +129,10 @@ class WebPages:
             try:
                 if session.user_id is not None:
                     request.state.user = await run_in_threadpool(self._signed_in, session)
+                    if request.state.user is not None:
+                        # Signed in before this process started (a restart): results pages
+                        # will likely follow, as after a sign-in.
+                        self.api.import_soon()
                 response = await handler(request)
             except _SignInFirst:
                 response = signin_redirect(request)
