@@ -122,3 +122,64 @@ def test_a_taken_port_fails_before_anything_is_made(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
     assert not (tmp_path / "data").exists()
+
+
+def _liftlog(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "liftlog.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def _stored(data_dir: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every table's rows, by what identifies them and what counting reads."""
+    keep = ("rawlog_position", "uuid", "visitor_id", "entity_id", "timestamp_raw", "revenue")
+    return {
+        table: sorted(tuple(r.get(k) for k in keep) for r in rows(data_dir, table))
+        for table in ("decisions", "conversions", "rejects")
+    }
+
+
+def test_lake_rebuild_loads_every_raw_log_record_again(tmp_path: Path) -> None:
+    server = Server(tmp_path / "data", free_port()).start()
+    data = server.data_dir
+    try:
+        activate = (FIXTURES / "events" / "activate.json").read_bytes()
+        assert httpx.post(f"{server.url}/v1/events", content=activate).status_code == 204
+        _send_tracks(server, "first", 30)
+        server.wait_loaded()
+        running = _liftlog("lake", "rebuild", "--data", str(data))
+        assert running.returncode == 1 and "Stop it first" in running.stderr
+        assert not (data / "lake.before-rebuild").exists()
+    finally:
+        server.stop()
+    before = _stored(data)
+    assert len(before["conversions"]) == 30 and len(before["decisions"]) == 1
+    (data / "counts").mkdir(exist_ok=True)
+    (data / "counts" / "left.counts").write_text("{}")  # counts of the old lake's tables
+
+    done = _liftlog("lake", "rebuild", "--data", str(data))
+    assert done.returncode == 0, done.stderr
+    assert "1 decisions, 30 conversions, 0 rejects" in done.stdout
+    assert _stored(data) == before
+    assert not (data / "lake.before-rebuild").exists() and not (data / "counts").exists()
+
+    # A second log segment, then the first one pruned: its events are only in the lake now.
+    server.start()
+    try:
+        _send_tracks(server, "second", 2)
+        server.wait_loaded()
+    finally:
+        server.stop()
+    pruned = _liftlog("rawlog", "prune", "--older-than-days", "0", "--data", str(data))
+    assert pruned.returncode == 0 and "deleted 1 segments" in pruned.stdout, pruned.stderr
+    whole = _stored(data)
+    refused = _liftlog("lake", "rebuild", "--data", str(data))
+    assert (
+        refused.returncode == 1
+        and "1 of w0" in refused.stderr
+        and "--allow-pruned" in refused.stderr
+    )
+    assert _stored(data) == whole
+    done = _liftlog("lake", "rebuild", "--allow-pruned", "--data", str(data))
+    assert done.returncode == 0, done.stderr
+    assert sorted(r["uuid"] for r in rows(data, "conversions")) == ["second-0", "second-1"]

@@ -342,6 +342,38 @@ def demo_remove(data_dir: Path, database_url: str | None) -> None:
 
 
 @main.group()
+def lake() -> None:
+    """The lake: Delta tables made from the raw log."""
+
+
+@lake.command("rebuild")
+@click.option(
+    "--allow-pruned",
+    is_flag=True,
+    help="Rebuild even though pruned raw-log segments' events will be missing from the new lake.",
+)
+@existing_data_option
+def lake_rebuild(allow_pruned: bool, data_dir: Path) -> None:
+    """Make the lake again from every record of the raw log (stop the server first).
+
+    The old lake is kept aside in lake.before-rebuild/ until the new one is loaded. Events that
+    `liftlog demo remove` took out of the lake come back (the raw log still holds them).
+    """
+    _loader_allocators()
+    from liftlog.lake.rebuild import RebuildFailed, RebuildRefused, rebuild_lake
+    from liftlog.lake.status import lake_status
+
+    settings = Settings(data_dir=data_dir.resolve())
+    try:
+        rebuilt = rebuild_lake(settings, allow_pruned=allow_pruned)
+    except (RebuildRefused, RebuildFailed) as exc:
+        raise click.ClickException(str(exc)) from None
+    tables = lake_status(settings)["tables"]
+    rows = ", ".join(f"{tables[t]['rows']:,} {t}" for t in ("decisions", "conversions", "rejects"))
+    click.echo(f"rebuilt the lake from {rebuilt.records:,} raw-log records: {rows}")
+
+
+@main.group()
 def rawlog() -> None:
     """The raw log: every accepted request, byte for byte, before and after loading."""
 
