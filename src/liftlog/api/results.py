@@ -76,6 +76,7 @@ class ResultsAPI:
         self.verifiers = verifiers
         self._reports: Reports | None = None
         self._importing = threading.Lock()  # one thread imports; the others wait for it
+        self._import_started = False
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -98,9 +99,10 @@ class ResultsAPI:
 
     def import_soon(self) -> None:
         """Import the computations in the background, when results will likely be asked for
-        soon (someone signed in to the pages): the first page then doesn't wait for the imports,
-        about a second and a half."""
-        if self._reports is None:
+        soon (someone signed in to the pages, or opened one signed in): the first page then
+        doesn't wait for the imports, about a second and a half."""
+        if self._reports is None and not self._import_started:  # once, not per page opened
+            self._import_started = True
             threading.Thread(target=self._import, name="liftlog-import", daemon=True).start()
 
     def _import(self) -> None:
