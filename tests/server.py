@@ -19,6 +19,21 @@ from liftlog.settings import Settings
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def mapped(pid: int, part: str) -> bool:
+    """Whether process ``pid`` has a file whose path contains ``part`` mapped (a loaded library)."""
+    with open(f"/proc/{pid}/maps") as maps:
+        return any(part in line for line in maps)
+
+
+def wait_analysis_imported(pid: int, after: str) -> None:
+    """Wait until process ``pid`` has loaded DuckDB and ``scipy.optimize`` (the results'
+    computations); fail after a minute."""
+    deadline = time.monotonic() + 60
+    while not (mapped(pid, "duckdb") and mapped(pid, "scipy/optimize")):
+        assert time.monotonic() < deadline, f"not imported after {after}"
+        time.sleep(0.1)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -12,6 +12,7 @@ import httpx
 
 from liftlog.web.throttle import PER_EMAIL
 from tests.api.conftest import Api, start_api
+from tests.server import mapped, wait_analysis_imported
 from tests.web.conftest import EMAIL, PASSWORD, create_user, csrf_of, sign_in
 
 
@@ -158,18 +159,6 @@ def test_a_new_password_must_be_usable_and_the_user_must_exist(web: Api) -> None
         assert sign_in(client).status_code == 303  # the password stayed as it was
 
 
-def _mapped(pid: int, part: str) -> bool:
-    with open(f"/proc/{pid}/maps") as maps:
-        return any(part in line for line in maps)
-
-
-def _wait_imported(pid: int, after: str) -> None:
-    deadline = time.monotonic() + 60
-    while not (_mapped(pid, "duckdb") and _mapped(pid, "scipy/optimize")):
-        assert time.monotonic() < deadline, f"not imported after {after}"
-        time.sleep(0.1)
-
-
 def test_signing_in_imports_the_results_computations_in_the_background(tmp_path: Path) -> None:
     """A server that only collected events has not loaded DuckDB or SciPy; once someone signs
     in to the pages, or opens one with a session from before a restart, they are loaded before
@@ -179,11 +168,11 @@ def test_signing_in_imports_the_results_computations_in_the_background(tmp_path:
         create_user(served.server.data_dir, EMAIL, PASSWORD)
         assert served.server.proc is not None
         pid = served.server.proc.pid
-        assert not _mapped(pid, "duckdb") and not _mapped(pid, "scipy/optimize")
+        assert not mapped(pid, "duckdb") and not mapped(pid, "scipy/optimize")
         with httpx.Client(base_url=served.url) as client:
             assert sign_in(client).status_code == 303
             cookies = client.cookies
-        _wait_imported(pid, "a sign-in")
+        wait_analysis_imported(pid, "a sign-in")
     finally:
         served.server.stop()
     served = start_api(tmp_path / "data")  # a restart: the session is still good
@@ -193,10 +182,10 @@ def test_signing_in_imports_the_results_computations_in_the_background(tmp_path:
         with httpx.Client(base_url=served.url) as client:
             assert client.get("/ui/signin").status_code == 200  # a page, signed out
             time.sleep(1)
-            assert not _mapped(pid, "duckdb") and not _mapped(pid, "scipy/optimize")
+            assert not mapped(pid, "duckdb") and not mapped(pid, "scipy/optimize")
             client.cookies = cookies
             page = client.get("/ui/", follow_redirects=True)
             assert page.status_code == 200 and "Sign out" in page.text
-        _wait_imported(pid, "a page opened with a session from before the restart")
+        wait_analysis_imported(pid, "a page opened with a session from before the restart")
     finally:
         served.server.stop()

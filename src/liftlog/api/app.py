@@ -13,7 +13,7 @@ another kind of token is one more ``app.verifiers.append(verifier)``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from liftlog import __version__
-from liftlog.api.auth import Verifier
+from liftlog.api.auth import Principal, Verifier
 from liftlog.api.collector import Collector
 from liftlog.api.datafiles import Datafiles
 from liftlog.api.errors import error_status_headers_body
@@ -43,14 +43,28 @@ from liftlog.settings import Settings
 from liftlog.web import WebPages
 
 
+def _warming(verify: Verifier, results: Callable[[], ResultsAPI]) -> Verifier:
+    """``verify``, and once a token that may read the APIs is accepted, the results'
+    computations imported in the background: an integration that reads the management API asks
+    for results next. Datafile tokens (SDKs polling) leave a collecting server without them."""
+
+    def verified(secret: str) -> Principal | None:
+        principal = verify(secret)
+        if principal is not None and principal.allows("read"):
+            results().import_soon()
+        return principal
+
+    return verified
+
+
 class LiftlogApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.collector: Collector | None = None
         self._catalog: Catalog | None = None
         self._verifiers: list[Verifier] = [
-            PersonalAccessTokens(lambda: self._catalog),
-            oauth_verifier(lambda: self._catalog),
+            _warming(PersonalAccessTokens(lambda: self._catalog), lambda: results),
+            _warming(oauth_verifier(lambda: self._catalog), lambda: results),
         ]
         openapi = OpenApi(OPERATIONS, {**results_openapi_paths(), **oauth_openapi_paths()})
         # One ResultsAPI for the routes and the pages: they share the counts it keeps.
