@@ -221,3 +221,38 @@ def test_tables_keep_an_hour_of_delta_log(tmp_path: Path) -> None:
     for name in ("decisions", "conversions"):
         configuration = DeltaTable(str(settings.lake_dir / name)).metadata().configuration
         assert configuration["delta.logRetentionDuration"] == "interval 1 hour", name
+
+
+def test_drain_reports_its_progress_after_each_batch(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    writer = open_writer(settings.rawlog_dir)
+    for i in range(400):
+        append(writer, batch(i, events=300))  # about 11 MB: more than one read of the raw log
+    writer.close()
+    seen: list[int] = []
+    loader = Loader(settings)
+    assert loader.drain(seen.append) == 400
+    loader.close()
+    assert len(seen) >= 2 and seen == sorted(seen) and seen[0] < 400 and seen[-1] == 400
+
+
+def test_long_loads_print_their_progress_every_few_seconds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from liftlog.cli.server import Progress
+
+    settings = Settings(data_dir=tmp_path)
+    writer = open_writer(settings.rawlog_dir)
+    append(writer, batch(0))
+    writer.close()
+    now = [100.0]
+    progress = Progress(settings, every=5.0, clock=lambda: now[0])
+    for t, records in ((101.0, 10), (104.9, 20), (105.0, 30), (107.0, 40), (111.0, 50)):
+        now[0] = t
+        progress(records)
+    lines = capsys.readouterr().err.splitlines()
+    size = (tmp_path / "rawlog" / "w0" / "00000000000000000001.seg").stat().st_size
+    assert lines == [
+        f"  30 records loaded in 5 s, {size:,} raw-log bytes still to load",
+        f"  50 records loaded in 11 s, {size:,} raw-log bytes still to load",
+    ]

@@ -10,6 +10,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -267,6 +268,33 @@ def _start_demo(settings: Settings, catalog_url: str, reach: str, base: str) -> 
     click.echo(f"  Remove the demo:  liftlog demo remove --data {settings.data_dir}")
 
 
+class Progress:
+    """How far a long load has come, on stderr, at most every ``every`` seconds: the records
+    loaded and the raw-log bytes still to read."""
+
+    def __init__(
+        self, settings: Settings, every: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.settings = settings
+        self.every = every
+        self.clock = clock
+        self.started = self.last = clock()
+
+    def __call__(self, records: int) -> None:
+        now = self.clock()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        from liftlog.lake.status import rawlog_status
+
+        waiting = rawlog_status(self.settings)["pending_bytes"]
+        click.echo(
+            f"  {records:,} records loaded in {now - self.started:,.0f} s, "
+            f"{waiting:,} raw-log bytes still to load",
+            err=True,
+        )
+
+
 @main.command()
 @data_option
 @click.option("--once", is_flag=True, help="Load what is in the raw log now, then exit.")
@@ -275,9 +303,10 @@ def load(data_dir: Path, once: bool) -> None:
     _loader_allocators()
     from liftlog.lake.loader import Loader
 
-    loader = Loader(Settings(data_dir=data_dir.resolve()))
+    settings = Settings(data_dir=data_dir.resolve())
+    loader = Loader(settings)
     if once:
-        n = loader.drain()
+        n = loader.drain(Progress(settings))
         click.echo(f"loaded {n} records")
     else:
         loader.run_forever()
@@ -365,7 +394,7 @@ def lake_rebuild(allow_pruned: bool, data_dir: Path) -> None:
 
     settings = Settings(data_dir=data_dir.resolve())
     try:
-        rebuilt = rebuild_lake(settings, allow_pruned=allow_pruned)
+        rebuilt = rebuild_lake(settings, allow_pruned=allow_pruned, progress=Progress(settings))
     except (RebuildRefused, RebuildFailed) as exc:
         raise click.ClickException(str(exc)) from None
     tables = lake_status(settings)["tables"]

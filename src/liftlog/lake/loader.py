@@ -316,14 +316,21 @@ class Loader:
 
     # -- running ------------------------------------------------------------------------------
 
-    def drain(self) -> int:
-        """Load everything that is in the raw logs now; return how many records were loaded."""
+    def drain(self, progress: Callable[[int], None] | None = None) -> int:
+        """Load everything that is in the raw logs now; return how many records were loaded.
+
+        ``progress`` is called with the records handed to be written so far, after each batch.
+        """
         total = 0
         while self.step():
             if self.pending_rows >= self.batch_rows:
                 total += self.flush()
+                if progress is not None:
+                    progress(total)
         total += self.flush()
         self.wait()
+        if progress is not None:
+            progress(total)
         return total
 
     def stop(self, *_: Any) -> None:

@@ -20,7 +20,7 @@ import contextlib
 import fcntl
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from liftlog.lake.loader import CHECKPOINT, Loader, list_writers
@@ -82,8 +82,14 @@ def _nothing_running(settings: Settings) -> Iterator[None]:
             os.close(fd)
 
 
-def rebuild_lake(settings: Settings, *, allow_pruned: bool = False) -> Rebuilt:
-    """Load every record of the raw log into a new lake in place of the old one."""
+def rebuild_lake(
+    settings: Settings,
+    *,
+    allow_pruned: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Rebuilt:
+    """Load every record of the raw log into a new lake in place of the old one (``progress``:
+    see `Loader.drain`)."""
     backup = settings.data_dir / BACKUP
     if backup.exists():
         raise RebuildRefused(
@@ -108,7 +114,7 @@ def rebuild_lake(settings: Settings, *, allow_pruned: bool = False) -> Rebuilt:
         try:
             loader = Loader(settings)
             try:
-                records = loader.drain()
+                records = loader.drain(progress)
             finally:
                 loader.close()
         except Exception as exc:
