@@ -21,9 +21,10 @@ that are not strings (``flag_key``, ``rule_key``, ``rule_type``, ``variation_key
 as their JSON text, and ``enabled`` is read from ``true``/``false`` or ``"true"``/``"false"``.
 
 Records that `decode_batch` rejects get a ``rejects`` row, ``invalid_body``, naming every problem
-by its JSON path. A record that decodes but holds a value the lake can't store (a timestamp
-beyond 64 bits) is rejected as ``invalid_body`` too, and one that the column builders fail on as
-``unloadable_record`` with the error (see `_build`). Each record gives all its rows or none.
+by its JSON path (a timestamp past 64 bits among them: the collector refuses those since
+`liftlog.wire.events.Int64`, older raw logs may hold some). One that the column builders fail on
+is rejected as ``unloadable_record`` with the error (see `_build`). Each record gives all its rows
+or none.
 """
 
 from __future__ import annotations
@@ -45,8 +46,6 @@ from liftlog.wire.events import (
     decode_batch,
 )
 from liftlog.wire.rows import MS_MAX, MS_MIN, Meta, Rows
-
-_UNSTORABLE = "$: holds a value the lake can't store (such as a timestamp beyond 64 bits)"
 
 _decoder = msgspec.json.Decoder(EventBatch)
 _NO_DECISION = Decision()
@@ -168,31 +167,24 @@ def _build(
     ``unloadable_record`` with the error, and the others load. Running out of memory is not a
     property of a record and is raised.
     """
-    while True:
-        try:
-            return _Builder(per_record, batches, kept).tables()
-        except _Unstorable as exc:
-            drop = set(exc.batches)
-            for j in sorted(drop):
-                _reject(rejects, records, kept[j], _UNSTORABLE)
-            batches = [b for j, b in enumerate(batches) if j not in drop]
-            kept = [i for j, i in enumerate(kept) if j not in drop]
-        except MemoryError:
-            raise
-        except Exception as exc:
-            if len(batches) == 1:
-                detail = f"$: the loader could not make rows of it: {type(exc).__name__}: {exc}"
-                _reject(rejects, records, kept[0], detail, reason="unloadable_record")
-                return _build(records, per_record, [], [], rejects)
-            half = len(batches) // 2
-            parts = [
-                _build(records, per_record, batches[:half], kept[:half], rejects),
-                _build(records, per_record, batches[half:], kept[half:], rejects),
-            ]
-            return Normalized(
-                pa.concat_tables([p.decisions for p in parts]),
-                pa.concat_tables([p.conversions for p in parts]),
-            )
+    try:
+        return _Builder(per_record, batches, kept).tables()
+    except MemoryError:
+        raise
+    except Exception as exc:
+        if len(batches) == 1:
+            detail = f"$: the loader could not make rows of it: {type(exc).__name__}: {exc}"
+            _reject(rejects, records, kept[0], detail, reason="unloadable_record")
+            return _build(records, per_record, [], [], rejects)
+        half = len(batches) // 2
+        parts = [
+            _build(records, per_record, batches[:half], kept[:half], rejects),
+            _build(records, per_record, batches[half:], kept[half:], rejects),
+        ]
+        return Normalized(
+            pa.concat_tables([p.decisions for p in parts]),
+            pa.concat_tables([p.conversions for p in parts]),
+        )
 
 
 def _problems_of(body: bytes) -> str:
@@ -212,12 +204,6 @@ def _reject(
 ) -> None:
     if records.need_rejects[i]:
         rejects.reject(records.meta(i), "v1", reason, detail, records.body[i])
-
-
-class _Unstorable(Exception):
-    def __init__(self, batches: list[int]) -> None:
-        super().__init__(batches)
-        self.batches = batches
 
 
 class _RecordColumns:
@@ -272,13 +258,7 @@ class _Builder:
             "attributes": col.attributes(visitors),
         }
         # per event
-        raw = [e.timestamp for e in events]
-        try:
-            ts_raw = pa.array(raw, pa.int64())
-        except OverflowError:
-            e_batch = self.e_batch.to_pylist()
-            bad = {e_batch[k] for k, t in enumerate(raw) if not -col.INT64 <= t < col.INT64}
-            raise _Unstorable(sorted(bad)) from None
+        ts_raw = pa.array([e.timestamp for e in events], pa.int64())  # 64 bits: see Int64
         ok = pc.and_(pc.greater_equal(ts_raw, MS_MIN), pc.less(ts_raw, MS_MAX))
         ts = pc.if_else(ok, ts_raw, None)
         received = self.b_received.take(self.e_batch)

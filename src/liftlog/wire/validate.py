@@ -93,6 +93,10 @@ def _walk(t: mi.Type, value: Any, path: str, out: list[Problem]) -> None:
         return
     if isinstance(t, mi.StrType) and t.min_length and len(value) < t.min_length:
         out.append(Problem(path, "must not be empty"))
+    elif isinstance(t, mi.IntType) and not (
+        (t.ge is None or value >= t.ge) and (t.le is None or value <= t.le)
+    ):
+        out.append(Problem(path, f"must be an integer from {t.ge} to {t.le} (64 bits)"))
     elif isinstance(t, mi.ListType):
         for i, item in enumerate(value):
             _walk(t.item_type, item, f"{path}[{i}]", out)
