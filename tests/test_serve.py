@@ -51,12 +51,20 @@ def test_status_reports_rows_and_waiting_bytes(server: Server) -> None:
     assert info["tables"]["conversions"]["rows"] == 0
     assert info["rawlog"]["pending_bytes"] == 0
     assert info["rawlog"]["oldest_waiting_received_ms"] is None
+    assert info["unfinished_rebuild"] is None
     assert info["rawlog"]["bytes"] > len(body)
     text = subprocess.run(
         [sys.executable, "-m", "liftlog.cli", "status", "--data", str(server.data_dir)],
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     assert "decisions" in text and "0 bytes waiting to load" in text
+    assert "rebuild" not in text
+    (server.data_dir / "lake.before-rebuild").mkdir()  # left by a rebuild whose loading failed
+    text = subprocess.run(
+        [sys.executable, "-m", "liftlog.cli", "status", "--data", str(server.data_dir)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert "a lake rebuild did not finish" in text and "lake.before-rebuild" in text
 
 
 def _loaders(server_pid: int) -> list[int]:

@@ -339,6 +339,11 @@ def status(data_dir: Path, as_json: bool) -> None:
         f"  raw log      {r['bytes']:>12,} bytes in {r['segments']} segments, "
         f"{r['pending_bytes']:,} bytes waiting to load{oldest}"
     )
+    if info["unfinished_rebuild"]:
+        click.echo(
+            f"note: a lake rebuild did not finish; the old lake is in {info['unfinished_rebuild']}"
+            " (run `liftlog lake rebuild` to be told how to put it back)"
+        )
 
 
 @main.group()

@@ -28,7 +28,7 @@ from liftlog.rawlog.segments import list_segments
 from liftlog.rawlog.writer import LOCK_NAME
 from liftlog.settings import Settings
 
-BACKUP = "lake.before-rebuild"
+BACKUP = "lake.before-rebuild"  # `liftlog.lake.status` reports one left behind
 LOADER_LOCK = "loader.lock"
 
 

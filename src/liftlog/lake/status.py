@@ -72,8 +72,12 @@ def _first_received_ms(directory: Path, start: Position) -> int | None:
 
 
 def lake_status(settings: Settings) -> dict[str, Any]:
+    """The tables, the raw log, and where a rebuild that did not finish left the old lake (None
+    when none did; see `liftlog.lake.rebuild`)."""
+    left = settings.data_dir / "lake.before-rebuild"
     return {
         "data_dir": str(settings.data_dir),
         "tables": {name: table_status(settings, name) for name in TABLES},
         "rawlog": rawlog_status(settings),
+        "unfinished_rebuild": str(left) if left.exists() else None,
     }
