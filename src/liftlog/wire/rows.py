@@ -11,9 +11,9 @@ Doubtful values are kept and flagged, never dropped:
 problem code            meaning
 ======================  =====================================================================
 timestamp_not_ms        the timestamp is not a 13-digit epoch-milliseconds integer
-revenue_not_integer     revenue is not an integer number of cents
+revenue_not_integer     revenue is not an integer number of cents that fits in 64 bits
 value_not_number        value is not a finite number
-quantity_not_integer    quantity is not an integer
+quantity_not_integer    quantity is not an integer that fits in 64 bits
 no_decision             a ``campaign_activated`` event in a snapshot with no decisions
 entity_not_campaign     a ``campaign_activated`` event whose ``entity_id`` matches no decision's
                         ``campaign_id`` in its snapshot (one row per decision of the snapshot)
