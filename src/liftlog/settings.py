@@ -37,6 +37,12 @@ class Settings:
         """Counts kept between results requests (`liftlog.api.count_files`)."""
         return self.data_dir / "counts"
 
+    @property
+    def rebuild_backup_dir(self) -> Path:
+        """The old lake while `liftlog.lake.rebuild` loads a new one; left only by a rebuild
+        that did not finish."""
+        return self.data_dir / "lake.before-rebuild"
+
     def to_env(self) -> dict[str, str]:
         env = {"LIFTLOG_DATA": str(self.data_dir)}
         if self.database_url:

@@ -27,7 +27,6 @@ from liftlog.catalog.validate import Checker
 from liftlog.errors import Forbidden, Unauthorized
 
 PREFIX = "llpat_"
-SCOPES = TOKEN_SCOPES
 SECRET_BYTES = 32
 # `last_used` is rewritten at most once a minute per token, not on every request.
 LAST_USED_RESOLUTION_MS = 60_000
@@ -61,7 +60,7 @@ class Tokens(Repository):
         """Issue a token; `write` also allows reading. The secret is in the result only."""
         check = Checker({"name": name, "scope": scope})
         check.string("name", required=True, empty=False)
-        check.choice("scope", SCOPES, required=True)
+        check.choice("scope", TOKEN_SCOPES, required=True)
         check.raise_if_any("token")
         owner = account_id if account_id is not None else Accounts(self.ctx).default().id
         raw = self.ctx.randbytes(SECRET_BYTES)
@@ -91,8 +90,8 @@ class Tokens(Repository):
         Unknown or revoked secrets raise Unauthorized (401); a token without `scope` (a read
         token asked to write, a datafile token asked to read) raises Forbidden (403).
         """
-        if scope not in SCOPES:
-            raise ValueError(f"scope must be one of {SCOPES}")
+        if scope not in TOKEN_SCOPES:
+            raise ValueError(f"scope must be one of {TOKEN_SCOPES}")
         token = self.verify(secret)
         if not grants(token.scope, scope):
             raise Forbidden(f"token {token.id} has scope {token.scope}, {scope} needed")

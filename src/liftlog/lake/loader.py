@@ -42,6 +42,8 @@ from liftlog.wire.rows import Meta, Rows, add_legacy
 
 APP_PREFIX = "liftlog-rawlog:"
 CHECKPOINT = "loaded.json"
+#: In the lake directory: held by the one loader of a lake.
+LOADER_LOCK = "loader.lock"
 
 
 #: Rows per batch. 10k rows (the least a batch may hold) loaded as fast as 30k in the same run
@@ -108,7 +110,7 @@ class Loader:
         self.compact_every = compact_every
         self.clock = clock
         settings.lake_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = os.open(settings.lake_dir / "loader.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        self._lock_fd = os.open(settings.lake_dir / LOADER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # one loader per lake; a second one waits
         self._tables: dict[str, DeltaTable | None] = {
             t: open_table(settings.lake_dir / t) for t in TABLES

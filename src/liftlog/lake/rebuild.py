@@ -23,13 +23,10 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from liftlog.lake.loader import CHECKPOINT, Loader, list_writers
+from liftlog.lake.loader import CHECKPOINT, LOADER_LOCK, Loader, list_writers
 from liftlog.rawlog.segments import list_segments
 from liftlog.rawlog.writer import LOCK_NAME
 from liftlog.settings import Settings
-
-BACKUP = "lake.before-rebuild"  # `liftlog.lake.status` reports one left behind
-LOADER_LOCK = "loader.lock"
 
 
 class RebuildRefused(Exception):
@@ -90,7 +87,7 @@ def rebuild_lake(
 ) -> Rebuilt:
     """Load every record of the raw log into a new lake in place of the old one (``progress``:
     see `Loader.drain`)."""
-    backup = settings.data_dir / BACKUP
+    backup = settings.rebuild_backup_dir
     if backup.exists():
         raise RebuildRefused(
             f"{backup} is there from a rebuild that did not finish. {_put_back(settings)}, "
@@ -128,7 +125,7 @@ def rebuild_lake(
 
 
 def _put_back(settings: Settings) -> str:
-    backup = settings.data_dir / BACKUP
+    backup = settings.rebuild_backup_dir
     return (
         f"To go back, replace {settings.lake_dir} with {backup / 'lake'} and move each "
         f"{backup / 'loaded' / '<writer>.json'} to {settings.rawlog_dir / '<writer>' / CHECKPOINT}"

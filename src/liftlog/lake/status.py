@@ -74,7 +74,7 @@ def _first_received_ms(directory: Path, start: Position) -> int | None:
 def lake_status(settings: Settings) -> dict[str, Any]:
     """The tables, the raw log, and where a rebuild that did not finish left the old lake (None
     when none did; see `liftlog.lake.rebuild`)."""
-    left = settings.data_dir / "lake.before-rebuild"
+    left = settings.rebuild_backup_dir
     return {
         "data_dir": str(settings.data_dir),
         "tables": {name: table_status(settings, name) for name in TABLES},

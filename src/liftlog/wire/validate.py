@@ -96,7 +96,7 @@ def _walk(t: mi.Type, value: Any, path: str, out: list[Problem]) -> None:
     elif isinstance(t, mi.IntType) and not (
         (t.ge is None or value >= t.ge) and (t.le is None or value <= t.le)
     ):
-        out.append(Problem(path, f"must be an integer from {t.ge} to {t.le} (64 bits)"))
+        out.append(Problem(path, f"must be an integer from {t.ge} to {t.le}"))
     elif isinstance(t, mi.ListType):
         for i, item in enumerate(value):
             _walk(t.item_type, item, f"{path}[{i}]", out)
