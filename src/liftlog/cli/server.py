@@ -395,15 +395,15 @@ def lake_rebuild(allow_pruned: bool, data_dir: Path) -> None:
     """
     _loader_allocators()
     from liftlog.lake.rebuild import RebuildFailed, RebuildRefused, rebuild_lake
-    from liftlog.lake.status import lake_status
+    from liftlog.lake.schema import TABLES
+    from liftlog.lake.status import table_status
 
     settings = Settings(data_dir=data_dir.resolve())
     try:
         rebuilt = rebuild_lake(settings, allow_pruned=allow_pruned, progress=Progress(settings))
     except (RebuildRefused, RebuildFailed) as exc:
         raise click.ClickException(str(exc)) from None
-    tables = lake_status(settings)["tables"]
-    rows = ", ".join(f"{tables[t]['rows']:,} {t}" for t in ("decisions", "conversions", "rejects"))
+    rows = ", ".join(f"{table_status(settings, t)['rows']:,} {t}" for t in TABLES)
     click.echo(f"rebuilt the lake from {rebuilt.records:,} raw-log records: {rows}")
 
 
