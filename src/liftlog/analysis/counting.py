@@ -27,7 +27,7 @@ One results computation is three DuckDB queries and some column arithmetic:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -93,6 +93,26 @@ def _strings(values: tuple[str, ...] | list[str]) -> str:
 
 
 def _assigned_sql(spec: CountingSpec, segment: str | None) -> str:
+    variations = _strings(spec.variation_ids)
+    return f"""
+        CREATE OR REPLACE TEMP TABLE assigned AS
+        SELECT (row_number() OVER () - 1)::INTEGER AS vid, visitor_id,
+               ({variations})[variation_index + 1] AS variation_id, variation_index, first_ts,
+               lowest <> highest AS multiple, segment
+        FROM ({first_exposures_sql(spec, segment)})
+    """
+
+
+def first_exposures_sql(
+    spec: CountingSpec,
+    segment: str | None,
+    decisions: str = "decisions",
+    conversions: str = "conversions",
+) -> str:
+    """A query of each visitor's first exposure inside the running bounds, from the tables named
+    ``decisions`` and ``conversions`` (legacy conversions expose too): ``visitor_id``,
+    ``variation_index`` and ``first_ts`` of that exposure, the ``lowest`` and ``highest``
+    variation index of all their exposures, and ``segment`` (see `prepare`)."""
     experiment = _quote(spec.experiment_id)
     variations = _strings(spec.variation_ids)
     if segment is None:
@@ -108,12 +128,11 @@ def _assigned_sql(spec: CountingSpec, segment: str | None) -> str:
     # Duplicates share (entity_id, uuid, timestamp): grouping on that key keeps one of each
     # without sorting the table. The rows of one key are one event, so any one of them will do.
     return f"""
-        CREATE OR REPLACE TEMP TABLE assigned AS
         WITH dec AS (
             SELECT any_value(visitor_id) AS visitor_id,
                    any_value({index("variation_id")}) AS variation, timestamp_raw AS ts,
                    any_value({seg}) AS segment
-            FROM decisions
+            FROM {decisions}
             WHERE experiment_id = '{experiment}' AND len(problems) = 0
               AND NOT coalesce(is_holdback, false)
               AND list_contains({variations}, variation_id)
@@ -123,23 +142,20 @@ def _assigned_sql(spec: CountingSpec, segment: str | None) -> str:
             SELECT visitor_id, {index("x.variation_id")} AS variation, timestamp_raw AS ts,
                    segment
             FROM (SELECT visitor_id, timestamp_raw, unnest(experiments) AS x, {seg} AS segment
-                  FROM conversions
+                  FROM {conversions}
                   WHERE source = 'legacy' AND visitor_id IS NOT NULL AND timestamp IS NOT NULL
                     AND {bounds("timestamp_raw", spec.intervals)})
             WHERE x.experiment_id = '{experiment}'
               AND list_contains({variations}, x.variation_id)
         ), first AS (
             SELECT visitor_id, arg_min(variation, ts) AS variation_index, min(ts) AS first_ts,
-                   min(variation) <> max(variation) AS multiple,
+                   min(variation) AS lowest, max(variation) AS highest,
                    {"arg_min(segment, ts)" if segment is not None else "NULL::VARCHAR"} AS segment
             FROM (SELECT * FROM dec UNION ALL SELECT * FROM legacy)
             WHERE visitor_id IS NOT NULL
             GROUP BY visitor_id
         )
-        SELECT (row_number() OVER () - 1)::INTEGER AS vid, visitor_id,
-               ({variations})[variation_index + 1] AS variation_id, variation_index, first_ts,
-               multiple, segment
-        FROM first
+        SELECT * FROM first
     """
 
 
@@ -530,28 +546,49 @@ def count_segments(
     ``None``. ``batch_rows`` and ``key_bits`` are for tests (see `stream_hits`, `prepare`).
     """
     p = prepare(con, spec, segment, key_bits=key_bits)
-    width = len(spec.variation_ids)
-    size = width * len(p.segment_values)
-    group = p.segment * width + p.variation  # per visitor: (segment, variation)
-    visitors = _tally(group, size)
-    several = _tally(group[p.multiple], size)
+    sums = visitor_sums(spec, p, stream_hits(con, spec, p, batch_rows))
+    return counts_of_visitors(spec, p, sums)
 
-    # Per visitor and metric event (bin vid * events + event): conversions, revenue and value,
-    # added up one batch of hits at a time.
+
+@dataclass(slots=True)
+class VisitorSums:
+    """Per assigned visitor (by ``vid``) and metric event (in `_events` order): the conversions
+    that count, their revenue and their value, as ``(visitors, events)`` arrays."""
+
+    conversions: Ints
+    #: int64, or Python ints where int64 could overflow (see `_IntSums`).
+    revenue: npt.NDArray[Any]
+    value: Floats
+
+
+def visitor_sums(spec: CountingSpec, p: Prepared, hits: Iterable[Hits]) -> VisitorSums:
+    """``hits`` added up per visitor and metric event, one batch at a time."""
     events = len(_events(spec))
     bins = p.visitors * events
     conversions_of = np.zeros(bins, np.int64)
     revenue_sums = _IntSums(bins)
     values_of = np.zeros(bins, np.float64)
-    for hits in stream_hits(con, spec, p, batch_rows):
-        key = hits.vid * events + hits.event
+    for batch in hits:
+        key = batch.vid * events + batch.event
         np.add.at(conversions_of, key, 1)
-        revenue_sums.add(key, hits.revenue)
-        np.add.at(values_of, key, hits.value)
+        revenue_sums.add(key, batch.revenue)
+        np.add.at(values_of, key, batch.value)
     shape = (p.visitors, events)
-    conversions_of = conversions_of.reshape(shape)
-    revenue_of = revenue_sums.sums.reshape(shape)
-    values_of = values_of.reshape(shape)
+    return VisitorSums(
+        conversions_of.reshape(shape), revenue_sums.sums.reshape(shape), values_of.reshape(shape)
+    )
+
+
+def counts_of_visitors(
+    spec: CountingSpec, p: Prepared, sums: VisitorSums
+) -> dict[SegmentValue, Counts]:
+    """Per segment value, the counts of the visitors of ``p`` with the per-visitor ``sums``."""
+    width = len(spec.variation_ids)
+    size = width * len(p.segment_values)
+    group = p.segment * width + p.variation  # per visitor: (segment, variation)
+    visitors = _tally(group, size)
+    several = _tally(group[p.multiple], size)
+    conversions_of, revenue_of, values_of = sums.conversions, sums.revenue, sums.value
     by_event: dict[int, tuple[list[int], list[Number], list[Number], list[Number]]] = {}
     rows: list[dict[int, tuple[Number, ...]]] = []
     for metric, j in zip(spec.metrics, _event_of_metric(spec), strict=True):

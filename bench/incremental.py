@@ -1,0 +1,169 @@
+"""Results brought up to date after an append, against counting from scratch and plain DuckDB.
+
+    .venv/bin/python bench/incremental.py --visitors 1000000 --events 10000000 --append 100000
+
+Builds `bench/results.py`'s synthetic lake (or uses ``--keep DIR``'s, copied, so the kept lake
+stays as it was), counts its experiment from scratch keeping the per-visitor state
+(`liftlog.analysis.incremental.count_state`), then, ``--rounds`` times, appends ``--append``
+events in one Delta commit, as the loader does (a tenth of them first decisions of new visitors,
+the rest conversions of old and new visitors a day after the lake's, 1% of them sent twice), and
+times in the same round:
+
+* baseline: the plain DuckDB ``GROUP BY visitor_id`` of `bench/results.py` over the whole lake;
+* from scratch: `liftlog.analysis.counting.count` + `liftlog.report.build_results`;
+* updated: `liftlog.analysis.incremental.update` from the last state + the same statistics.
+
+Each round checks that the updated counts equal those from scratch (float sums to 1e-9).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from deltalake import write_deltalake
+
+from liftlog.analysis.counting import count
+from liftlog.analysis.counts import Counts
+from liftlog.analysis.incremental import VisitorState, count_state, update
+from liftlog.analysis.sources import open_lake, table_ids
+from liftlog.lake.schema import SCHEMAS
+from liftlog.report import Arm, build_results
+from results import T0, Ids, baseline, build, spec
+
+DAY = 86_400_000
+
+
+def append(lake: Path, visitors: int, events: int, round_: int) -> None:
+    """``events`` more events at day ``2 + round_`` (a tenth new visitors' decisions)."""
+    ids = Ids()
+    new = max(1, events // 10)
+    t0 = T0 + (2 + round_) * DAY
+    first = visitors + round_ * new  # the new visitors' numbers
+    decisions = f"""
+        SELECT 'day{round_}' AS date, 'd{round_}-' || i AS uuid,
+               make_timestamp(({t0} + i) * 1000) AS timestamp, {t0} + i AS timestamp_raw,
+               make_timestamp({t0} * 1000) AS process_timestamp, 'v' || ({first} + i) AS visitor_id,
+               '{ids.experiment}' AS experiment_id, '{ids.campaign}' AS campaign_id,
+               (['{"', '".join(ids.variations)}'])[1 + i % 3] AS variation_id,
+               '{ids.campaign}' AS entity_id, false AS is_holdback, [] :: VARCHAR[] AS problems,
+               'v1' AS source, 'w1:{round_}:' || i AS rawlog_position, '1' AS account_id
+        FROM range({new}) t(i)
+    """
+    conversions = f"""
+        WITH base AS (
+            SELECT i, CASE WHEN i % 101 = 100 THEN i - 1 ELSE i END AS j
+            FROM range({events - new}) t(i)
+        )
+        SELECT 'day{round_}' AS date, 'c{round_}-' || j AS uuid,
+               make_timestamp(({t0} + {new} + j) * 1000) AS timestamp,
+               {t0} + {new} + j AS timestamp_raw, make_timestamp({t0} * 1000) AS process_timestamp,
+               'v' || (hash(j, {round_}) % ({first} + {new})) AS visitor_id,
+               (['purchase', 'signup', 'add_to_cart', 'view_item', 'share'])[1 + j % 5]
+                   AS event_name,
+               (['{"', '".join(ids.events)}'])[1 + j % 5] AS entity_id,
+               CASE WHEN j % 5 = 0 THEN 100 + j % 5000 END :: BIGINT AS revenue,
+               CASE WHEN j % 5 = 1 THEN (j % 100) / 10.0 END :: DOUBLE AS value,
+               [] :: VARCHAR[] AS problems, 'v1' AS source, 'w1:{round_}:c' || i AS rawlog_position,
+               '1' AS account_id
+        FROM base
+    """
+    con = duckdb.connect()
+    for name, sql in (("decisions", decisions), ("conversions", conversions)):
+        table = con.sql(sql).to_arrow_table()
+        missing = [f for f in SCHEMAS[name] if f.name not in table.column_names]
+        for field in missing:
+            table = table.append_column(field, pa.nulls(len(table), field.type))
+        write_deltalake(str(lake / name), table.select(SCHEMAS[name].names), mode="append")
+
+
+def statistics(counts: Counts) -> None:
+    arms = [Arm(v, v, 3333) for v in spec().variation_ids]
+    build_results(spec(), arms, counts)
+
+
+def from_scratch(lake: Path) -> tuple[float, Counts]:
+    con, _ = open_lake(lake)
+    start = time.perf_counter()
+    counts = count(con, spec())
+    statistics(counts)
+    return time.perf_counter() - start, counts
+
+
+def updated(lake: Path, state: VisitorState) -> tuple[float, VisitorState]:
+    start = time.perf_counter()
+    con, seen = open_lake(lake)
+    new = update(con, lake, state, seen, tuple(table_ids(lake)))
+    if new is None:
+        raise SystemExit("update asked for a counting from scratch")
+    statistics(new.counts())
+    return time.perf_counter() - start, new
+
+
+def same(a: Counts, b: Counts) -> bool:
+    if a.visitors != b.visitors or a.multiple_exposures != b.multiple_exposures:
+        return False
+    for mine, theirs in zip(a.metrics, b.metrics, strict=True):
+        for v in mine:
+            x, y = mine[v], theirs[v]
+            for field in x.__dataclass_fields__:
+                p, q = getattr(x, field), getattr(y, field)
+                if isinstance(p, float) or isinstance(q, float):
+                    if not math.isclose(p, q, rel_tol=1e-9, abs_tol=1e-9):
+                        return False
+                elif p != q:
+                    return False
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--visitors", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--append", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="a lake built by bench/results.py --keep")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="liftlog-bench-"))
+    lake = work / "lake"
+    try:
+        if args.keep is not None and (args.keep / "conversions").exists():
+            shutil.copytree(args.keep, lake)
+        else:
+            start = time.perf_counter()
+            build(lake, args.visitors, args.events)
+            print(f"built {args.events:,} events in {time.perf_counter() - start:.1f} s")
+        con, seen = open_lake(lake)
+        start = time.perf_counter()
+        state = count_state(con, spec(), seen, tuple(table_ids(lake)))
+        print(f"first counting, keeping the state: {time.perf_counter() - start:.2f} s, "
+              f"{state.visitors:,} visitors")  # fmt: skip
+        print(f"{'round':<6}{'events':>12}{'baseline s':>12}{'scratch s':>11}{'updated s':>11}"
+              f"{'/baseline':>11}{'/scratch':>10}{'equal':>7}")  # fmt: skip
+        total = args.events
+        for r in range(args.rounds):
+            append(lake, args.visitors, args.append, r)
+            total += args.append
+            base = baseline(lake)
+            scratch, expected = from_scratch(lake)
+            took, state = updated(lake, state)
+            ok = same(state.counts(), expected)
+            print(
+                f"{r + 1:<6}{total:>12,}{base:>12.2f}{scratch:>11.2f}{took:>11.3f}"
+                f"{took / base:>11.2f}{took / scratch:>10.3f}{'yes' if ok else 'NO':>7}"
+            )
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak RSS {peak:,.0f} MiB")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

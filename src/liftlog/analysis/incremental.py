@@ -1,0 +1,354 @@
+"""Counts brought up to date from the events loaded since they were counted, not from the lake.
+
+`liftlog.analysis.counting.count` reads every event of the experiment (seconds at 10M events).
+Counting the same experiment again after the loader appended a few thousand events only needs
+those events and the visitors they touch, if what was counted per visitor is kept: a
+`VisitorState` holds, per assigned visitor, their variation, first exposure and whether they
+were exposed to several variations, and per metric event the conversions that count with their
+revenue and value. `update` brings it to a newer snapshot of the lake:
+
+1. The files the Delta commits since the state added with new data are read; commits that
+   removed data (an erasure, a rebuilt table) or changed the schema make `update` return None,
+   and the caller counts from scratch. Compaction rewrites files without changing data, so it
+   does not; the files it replaced stay on disk for Delta's retention (7 days), which is how long
+   a state can be brought up to date.
+2. New exposures are merged per visitor. Every aggregate of an exposure is idempotent (the
+   earliest one's time and variation, whether several variations were seen), so a duplicate of
+   an exposure changes nothing.
+3. A visitor who is new, or whose first exposure is now earlier (a late decision), is *touched*:
+   their conversions are counted again from the whole snapshot, limited by timestamp to those at
+   or after the earliest first exposure among them (Parquet statistics skip the older files).
+4. Other visitors' new conversions are added, except those whose de-duplication key (``entity_id,
+   uuid, timestamp``) was already in the lake: that read is limited to the new conversions'
+   timestamp range, and the lake's files are in arrival order. The rows of one key are one
+   event, so a duplicate counts, or not, as its first copy did.
+
+The counts are then those of `counts_of_visitors`, as `count` makes them: a property test holds
+both equal on random sequences of appends. The sums of float values may differ in their last
+bits (they are added in another order). Which of two *different* events sharing a key, or two
+first exposures at the same millisecond, wins is arbitrary in both.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from liftlog.analysis.counting import (
+    Ints,
+    Prepared,
+    VisitorSums,
+    _column,
+    _events,
+    _hits,
+    _matches,
+    bounds,
+    counts_of_visitors,
+    first_exposures_sql,
+    prepare,
+    stream_hits,
+    visitor_sums,
+)
+from liftlog.analysis.counts import Counts, empty_counts
+from liftlog.analysis.sources import Versions
+from liftlog.lake.schema import SCHEMAS
+from liftlog.rules.counting import CountingSpec
+
+_DECISIONS = list(SCHEMAS).index("decisions")
+_CONVERSIONS = list(SCHEMAS).index("conversions")
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorState:
+    """What `count` knows per visitor of ``spec``, as of the lake's tables at ``versions``.
+
+    Visitors are numbered by ``vid`` (their row in every array); per visitor, their first
+    exposure's variation (an index in ``spec.variation_ids``) and time, whether they were
+    exposed to several variations, and `VisitorSums` over the metric events.
+    """
+
+    spec: CountingSpec
+    table_ids: tuple[str | None, ...]
+    versions: Versions
+    visitor_id: pa.Array
+    variation: Ints
+    first_ts: Ints
+    multiple: npt.NDArray[np.bool_]
+    sums: VisitorSums
+
+    @property
+    def visitors(self) -> int:
+        return len(self.variation)
+
+    def counts(self) -> Counts:
+        p = Prepared(
+            self.visitors, self.variation, self.multiple, np.zeros(self.visitors, np.int64), [None]
+        )
+        return counts_of_visitors(self.spec, p, self.sums).get(None) or empty_counts(self.spec)
+
+
+def count_state(
+    con: duckdb.DuckDBPyConnection,
+    spec: CountingSpec,
+    versions: Versions,
+    table_ids: tuple[str | None, ...],
+) -> VisitorState:
+    """Count ``spec`` from scratch on ``con`` (`liftlog.analysis.sources.open_lake`, whose
+    snapshot is at ``versions``), keeping what `update` needs."""
+    p = prepare(con, spec)
+    sums = visitor_sums(spec, p, stream_hits(con, spec, p))
+    assigned = con.sql("SELECT visitor_id, first_ts FROM assigned ORDER BY vid").to_arrow_table()
+    return VisitorState(
+        spec=spec,
+        table_ids=table_ids,
+        versions=versions,
+        visitor_id=assigned.column("visitor_id").combine_chunks().cast(pa.string()),
+        variation=p.variation,
+        first_ts=_column(assigned, "first_ts", np.int64),
+        multiple=p.multiple,
+        sums=sums,
+    )
+
+
+def appended_files(table: Path, since: int | None, until: int | None) -> list[str] | None:
+    """The data files that Delta commits ``since + 1 .. until`` of ``table`` added with new rows
+    (None: the table did not exist), or None if those commits did anything else to its rows
+    (removed some, changed the schema) or are no longer there to read."""
+    if until is None:
+        return [] if since is None else None
+    if since is not None and since > until:
+        return None
+    files: list[str] = []
+    for version in range(0 if since is None else since + 1, until + 1):
+        try:
+            lines = (table / "_delta_log" / f"{version:020d}.json").read_bytes().splitlines()
+        except FileNotFoundError:  # the log was cleaned up past its retention
+            return None
+        for line in lines:
+            if not line.strip():
+                continue
+            action: dict[str, Any] = json.loads(line)
+            if "metaData" in action and version > 0:
+                return None
+            add, remove = action.get("add"), action.get("remove")
+            if add is not None and add.get("dataChange", True):
+                if add.get("deletionVector") or "://" in add["path"]:
+                    return None
+                files.append(str(table / unquote(add["path"])))
+            if remove is not None and remove.get("dataChange", True):
+                return None
+    return files
+
+
+def _files_of(table: Path, version: int | None) -> list[str]:
+    if version is None:
+        return []
+    return list(DeltaTable(str(table), version=version).file_uris())
+
+
+def _view(con: duckdb.DuckDBPyConnection, name: str, files: list[str], table: str) -> None:
+    """The view ``name`` over ``files`` (an empty one with ``table``'s columns if none)."""
+    if files:
+        con.read_parquet(files, union_by_name=True).create_view(name)
+    else:
+        con.sql(f"SELECT * FROM {table} WHERE false").create_view(name)
+
+
+def update(
+    con: duckdb.DuckDBPyConnection,
+    lake_dir: Path,
+    state: VisitorState,
+    versions: Versions,
+    table_ids: tuple[str | None, ...],
+) -> VisitorState | None:
+    """``state`` brought up to the snapshot of ``con`` (at ``versions``), or None if only a
+    counting from scratch can say (see the module's description)."""
+    if table_ids != state.table_ids:
+        return None
+    decisions_dir, conversions_dir = lake_dir / "decisions", lake_dir / "conversions"
+    new_decisions = appended_files(decisions_dir, state.versions[_DECISIONS], versions[_DECISIONS])
+    new_conversions = appended_files(
+        conversions_dir, state.versions[_CONVERSIONS], versions[_CONVERSIONS]
+    )
+    if new_decisions is None or new_conversions is None:
+        return None
+    old_conversions = _files_of(conversions_dir, state.versions[_CONVERSIONS])
+    if not all(Path(f).exists() for f in (*new_decisions, *new_conversions, *old_conversions)):
+        return None  # vacuumed: the files of that snapshot are gone
+    if not new_decisions and not new_conversions:
+        return VisitorState(state.spec, table_ids, versions, state.visitor_id, state.variation,
+                            state.first_ts, state.multiple, state.sums)  # fmt: skip
+    _view(con, "new_decisions", new_decisions, "decisions")
+    _view(con, "new_conversions", new_conversions, "conversions")
+    _view(con, "old_conversions", old_conversions, "conversions")
+    return _Update(con, state, versions, table_ids).run()
+
+
+class _Update:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        state: VisitorState,
+        versions: Versions,
+        table_ids: tuple[str | None, ...],
+    ) -> None:
+        self.con, self.state, self.spec = con, state, state.spec
+        self.versions, self.table_ids = versions, table_ids
+
+    def run(self) -> VisitorState:
+        state, spec = self.state, self.spec
+        con = self.con
+        con.register(
+            "known",
+            pa.table({"vid": np.arange(state.visitors, dtype=np.int64),
+                      "visitor_id": state.visitor_id}),
+        )  # fmt: skip
+        exposed = con.sql(f"""
+            SELECT k.vid, f.visitor_id, f.variation_index, f.first_ts, f.lowest, f.highest
+            FROM ({first_exposures_sql(spec, None, "new_decisions", "new_conversions")}) f
+            LEFT JOIN known k USING (visitor_id)
+        """).to_arrow_table()
+        con.unregister("known")
+        old = exposed.filter(exposed.column("vid").is_valid())
+        new = exposed.filter(exposed.column("vid").is_null())
+
+        variation, first_ts = state.variation.copy(), state.first_ts.copy()
+        multiple = state.multiple.copy()
+        vid = _column(old, "vid", np.int64)
+        ts, index = _column(old, "first_ts", np.int64), _column(old, "variation_index", np.int64)
+        lowest, highest = _column(old, "lowest", np.int64), _column(old, "highest", np.int64)
+        # Not several variations before (all the visitor's exposures were in theirs): several
+        # now if the new ones are of several, or of another.
+        multiple[vid] |= (lowest != highest) | (lowest != variation[vid])
+        earlier = ts < first_ts[vid]
+        variation[vid[earlier]] = index[earlier]
+        first_ts[vid[earlier]] = ts[earlier]
+
+        added = new.num_rows
+        total = state.visitors + added
+        variation = np.concatenate([variation, _column(new, "variation_index", np.int64)])
+        first_ts = np.concatenate([first_ts, _column(new, "first_ts", np.int64)])
+        multiple = np.concatenate(
+            [multiple, _column(new, "lowest", np.int64) != _column(new, "highest", np.int64)]
+        )
+        visitor_id = pa.concat_arrays(
+            [state.visitor_id, new.column("visitor_id").combine_chunks().cast(pa.string())]
+        )
+        touched = np.concatenate([vid[earlier], np.arange(state.visitors, total, dtype=np.int64)])
+
+        events = len(_events(spec))
+        conversions = np.concatenate([state.sums.conversions, np.zeros((added, events), np.int64)])
+        revenue = np.concatenate(
+            [state.sums.revenue, np.zeros((added, events), state.sums.revenue.dtype)]
+        )
+        value = np.concatenate([state.sums.value, np.zeros((added, events), np.float64)])
+        # The touched visitors are counted again from the whole snapshot.
+        conversions[touched], revenue[touched], value[touched] = 0, 0, 0.0
+        mark = np.zeros(total, np.bool_)
+        mark[touched] = True
+        con.register(
+            "visitors",
+            pa.table({"vid": np.arange(total, dtype=np.int64), "visitor_id": visitor_id,
+                      "first_ts": first_ts, "touched": mark}),
+        )  # fmt: skip
+        hits = [self._touched_hits(first_ts[touched]), self._new_hits()]
+        con.unregister("visitors")
+        p = Prepared(total, variation, multiple, np.zeros(total, np.int64), [None])
+        more = visitor_sums(spec, p, (_hits(spec, h, None) for h in hits if h.num_rows))
+        return VisitorState(
+            spec=spec,
+            table_ids=self.table_ids,
+            versions=self.versions,
+            visitor_id=visitor_id,
+            variation=variation,
+            first_ts=first_ts,
+            multiple=multiple,
+            sums=VisitorSums(
+                conversions + more.conversions,
+                _exact_sum(revenue, more.revenue),
+                value + more.value,
+            ),
+        )
+
+    def _conditions(self) -> tuple[str, str]:
+        """The mask of metric events a conversion ``c`` is one of, and the conditions for it to
+        count for the visitor ``v`` (first exposure ``v.first_ts``)."""
+        spec = self.spec
+        matches = _matches(spec, "c.")
+        mask = " | ".join(f"(coalesce({m}, false)::BIGINT << {j})" for j, m in enumerate(matches))
+        window = ""
+        if spec.attribution_window_ms is not None:
+            window = f"AND c.timestamp_raw <= v.first_ts + {int(spec.attribution_window_ms)}"
+        where = f"""c.timestamp IS NOT NULL AND ({" OR ".join(matches)})
+            AND {bounds("c.timestamp_raw", spec.intervals)}
+            AND c.timestamp_raw >= v.first_ts {window}"""
+        return mask, where
+
+    def _touched_hits(self, first_ts: Ints) -> pa.Table:
+        """Every conversion that counts for a touched visitor, one per key."""
+        if len(first_ts) == 0:
+            return _no_hits()
+        mask, where = self._conditions()
+        # A literal lower bound, so that Parquet statistics skip the files before it.
+        return self.con.sql(f"""
+            SELECT any_value(v.vid) AS vid, c.timestamp_raw AS ts,
+                   any_value(coalesce(c.revenue, 0)) AS revenue,
+                   any_value(coalesce(c.value, 0.0)) AS value,
+                   any_value(({mask})::BIGINT) AS mask
+            FROM conversions c JOIN visitors v ON v.visitor_id = c.visitor_id
+            WHERE v.touched AND c.timestamp_raw >= {int(first_ts.min())} AND {where}
+            GROUP BY c.entity_id, c.uuid, c.timestamp_raw
+        """).to_arrow_table()
+
+    def _new_hits(self) -> pa.Table:
+        """The new conversions that count for the other visitors, one per key, leaving out
+        those whose key was already in the lake."""
+        mask, where = self._conditions()
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE new_hits AS
+            SELECT any_value(v.vid) AS vid, c.entity_id, c.uuid, c.timestamp_raw AS ts,
+                   any_value(coalesce(c.revenue, 0)) AS revenue,
+                   any_value(coalesce(c.value, 0.0)) AS value,
+                   any_value(({mask})::BIGINT) AS mask
+            FROM new_conversions c JOIN visitors v ON v.visitor_id = c.visitor_id
+            WHERE NOT v.touched AND {where}
+            GROUP BY c.entity_id, c.uuid, c.timestamp_raw
+        """)
+        [(low, high)] = self.con.execute("SELECT min(ts), max(ts) FROM new_hits").fetchall()
+        if low is None:
+            return _no_hits()
+        return self.con.sql(f"""
+            SELECT n.vid, n.ts, n.revenue, n.value, n.mask FROM new_hits n
+            ANTI JOIN (SELECT entity_id, uuid, timestamp_raw FROM old_conversions
+                       WHERE timestamp_raw BETWEEN {int(low)} AND {int(high)}) o
+              ON o.entity_id = n.entity_id AND o.uuid = n.uuid AND o.timestamp_raw = n.ts
+        """).to_arrow_table()
+
+
+def _exact_sum(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """``a + b`` for integer arrays, in Python ints where int64 could overflow."""
+    if a.dtype != object and b.dtype != object:
+        bound = abs(int(a.min(initial=0))) + abs(int(a.max(initial=0)))
+        bound += abs(int(b.min(initial=0))) + abs(int(b.max(initial=0)))
+        if bound < 2**63:
+            total: npt.NDArray[Any] = a + b
+            return total
+    big: npt.NDArray[Any] = a.astype(object) + b.astype(object)
+    return big
+
+
+def _no_hits() -> pa.Table:
+    return pa.table({
+        "vid": pa.array([], pa.int64()), "ts": pa.array([], pa.int64()),
+        "revenue": pa.array([], pa.int64()), "value": pa.array([], pa.float64()),
+        "mask": pa.array([], pa.int64()),
+    })  # fmt: skip

@@ -1,0 +1,168 @@
+"""Counts brought up to date from appended events equal counts made from scratch."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from deltalake import DeltaTable
+
+from liftlog.analysis.counting import count
+from liftlog.analysis.incremental import VisitorState, appended_files, count_state, update
+from liftlog.analysis.sources import open_lake, table_ids
+from liftlog.lake.loader import Loader
+from liftlog.rules.counting import Aggregator, CountingSpec, MetricSpec
+from liftlog.settings import Settings
+from tests.analysis.lakes import T0, H, build_lake, conversion, decision
+
+METRICS = (
+    MetricSpec("500", "purchase", Aggregator.UNIQUE),
+    MetricSpec("500", "purchase", Aggregator.COUNT),
+    MetricSpec("500", "purchase", Aggregator.SUM, "revenue"),
+    MetricSpec("501", "signup", Aggregator.SUM, "value"),
+)
+SPEC = CountingSpec(
+    experiment_id="100",
+    campaign_id="200",
+    variation_ids=("301", "302", "303"),
+    intervals=((T0, T0 + 10 * H), (T0 + 12 * H, None)),
+    metrics=METRICS,
+)
+WINDOWED = CountingSpec(
+    experiment_id="100",
+    campaign_id="200",
+    variation_ids=("301", "302"),
+    intervals=((T0, None),),
+    metrics=METRICS,
+    attribution_window_ms=4 * H,
+)
+
+
+class Traffic:
+    """Random events of a few visitors: decisions (some late, some for several variations),
+    conversions before and after them, outside the bounds, of other events, legacy calls, and
+    exact copies of earlier events sent again in a later batch."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.sent: list[dict[str, Any]] = []
+        self.serial = 0
+
+    def _ts(self) -> int:
+        # Distinct times, so that no visitor has two first exposures in the same millisecond.
+        self.serial += 1
+        return T0 - 2 * H + self.rng.randrange(16 * H) // 1000 * 1000 + self.serial
+
+    def batch(self, size: int) -> tuple[list[dict[str, Any]], list[str]]:
+        rng = self.rng
+        out: list[dict[str, Any]] = []
+        legacy: list[str] = []
+        for _ in range(size):
+            visitor = f"v{rng.randrange(40)}"
+            kind = rng.random()
+            self.serial += 1
+            uuid = f"u{self.serial}"
+            if kind < 0.1 and self.sent:
+                out.append(rng.choice(self.sent))  # the same event again
+                continue
+            if kind < 0.35:
+                variation = rng.choice(["301", "302", "303", "399"])
+                event = decision(visitor, variation, self._ts(), uuid)
+            elif kind < 0.4:
+                variation = rng.choice(["301", "302"])
+                legacy.append(
+                    f"a=1&n=purchase&u={visitor}&x100={variation}&v={rng.randrange(500)}"
+                    f"&time={self._ts() // 1000}"
+                )
+                continue
+            elif kind < 0.8:
+                event = conversion(visitor, self._ts(), uuid, revenue=rng.randrange(1000))
+            elif kind < 0.95:
+                event = conversion(
+                    visitor, self._ts(), uuid, key="signup", entity="501",
+                    value=rng.randrange(40) / 4,
+                )  # fmt: skip
+            else:
+                event = conversion(visitor, self._ts(), uuid, key="other", entity="502")
+            self.sent.append(event)
+            out.append(event)
+        return out, legacy
+
+
+def _state(settings: Settings, spec: CountingSpec) -> VisitorState:
+    con, seen = open_lake(settings.lake_dir)
+    return count_state(con, spec, seen, tuple(table_ids(settings.lake_dir)))
+
+
+def _updated(settings: Settings, state: VisitorState) -> VisitorState | None:
+    con, seen = open_lake(settings.lake_dir)
+    return update(con, settings.lake_dir, state, seen, tuple(table_ids(settings.lake_dir)))
+
+
+def _from_scratch(settings: Settings, spec: CountingSpec) -> Any:
+    con, _ = open_lake(settings.lake_dir)
+    return count(con, spec)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_counts_updated_after_each_append_equal_counts_from_scratch(
+    tmp_path: Path, seed: int
+) -> None:
+    traffic = Traffic(seed)
+    settings = build_lake(tmp_path, *traffic.batch(60))
+    states = {spec: _state(settings, spec) for spec in (SPEC, WINDOWED)}
+    for step in range(6):
+        build_lake(tmp_path, *traffic.batch(traffic.rng.randrange(1, 40)))
+        if step == 3:  # compaction rewrites the files: no new data, nothing to recount
+            loader = Loader(settings)
+            loader.compact()
+            loader.close()
+        for spec, state in states.items():
+            updated = _updated(settings, state)
+            assert updated is not None, (seed, step)
+            assert updated.counts() == _from_scratch(settings, spec), (seed, step, spec)
+            states[spec] = updated
+    # Touched visitors, multiple exposures and duplicates all happened along the way.
+    assert any(states[SPEC].multiple)
+    assert states[SPEC].counts().visitors != {v: 0 for v in SPEC.variation_ids}
+
+
+def test_an_update_with_nothing_new_keeps_the_counts(tmp_path: Path) -> None:
+    settings = build_lake(tmp_path, *Traffic(7).batch(50))
+    state = _state(settings, SPEC)
+    again = _updated(settings, state)
+    assert again is not None and again.counts() == state.counts()
+
+
+def test_removed_rows_ask_for_a_counting_from_scratch(tmp_path: Path) -> None:
+    settings = build_lake(tmp_path, *Traffic(8).batch(50))
+    state = _state(settings, SPEC)
+    DeltaTable(str(settings.lake_dir / "conversions")).delete("visitor_id = 'v1'")
+    assert _updated(settings, state) is None
+
+
+def test_a_rebuilt_lake_asks_for_a_counting_from_scratch(tmp_path: Path) -> None:
+    traffic = Traffic(9)
+    first, legacy = traffic.batch(50)
+    settings = build_lake(tmp_path / "a", first, legacy)
+    state = _state(settings, SPEC)
+    other = build_lake(tmp_path / "b", first, legacy)  # the same events, a new table
+    con, seen = open_lake(other.lake_dir)
+    assert update(con, other.lake_dir, state, seen, tuple(table_ids(other.lake_dir))) is None
+
+
+def test_appended_files_are_the_files_added_with_new_rows(tmp_path: Path) -> None:
+    traffic = Traffic(10)
+    settings = build_lake(tmp_path, *traffic.batch(30))
+    table = settings.lake_dir / "conversions"
+    before = DeltaTable(str(table))
+    build_lake(tmp_path, *traffic.batch(30))
+    after = DeltaTable(str(table))
+    added = appended_files(table, before.version(), after.version())
+    assert added is not None
+    assert sorted(added) == sorted(set(after.file_uris()) - set(before.file_uris()))
+    assert appended_files(table, None, after.version()) is not None
+    assert appended_files(table, after.version(), after.version()) == []
+    assert appended_files(table, after.version() + 1, after.version()) is None
