@@ -10,7 +10,14 @@ import pytest
 from deltalake import DeltaTable
 
 from liftlog.analysis.counting import count
-from liftlog.analysis.incremental import VisitorState, appended_files, count_state, update
+from liftlog.analysis.incremental import (
+    States,
+    VisitorState,
+    appended_files,
+    count_state,
+    counted,
+    update,
+)
 from liftlog.analysis.sources import open_lake, table_ids
 from liftlog.lake.loader import Loader
 from liftlog.rules.counting import Aggregator, CountingSpec, MetricSpec
@@ -166,3 +173,35 @@ def test_appended_files_are_the_files_added_with_new_rows(tmp_path: Path) -> Non
     assert appended_files(table, None, after.version()) is not None
     assert appended_files(table, after.version(), after.version()) == []
     assert appended_files(table, after.version() + 1, after.version()) is None
+
+
+def test_counted_updates_a_state_of_the_same_spec_and_counts_others_from_scratch(
+    tmp_path: Path,
+) -> None:
+    traffic = Traffic(11)
+    settings = build_lake(tmp_path, *traffic.batch(50))
+    lake, ids = settings.lake_dir, tuple(table_ids(settings.lake_dir))
+    con, seen = open_lake(lake)
+    state, updated = counted(con, lake, SPEC, seen, ids, None)
+    assert not updated
+    build_lake(tmp_path, *traffic.batch(20))
+    con, seen = open_lake(lake)
+    again, updated = counted(con, lake, SPEC, seen, ids, state)
+    assert updated and again.versions == seen
+    other, updated = counted(con, lake, WINDOWED, seen, ids, state)
+    assert not updated and other.counts() == count(con, WINDOWED)
+
+
+def test_states_keep_the_most_recently_used_within_their_size(tmp_path: Path) -> None:
+    settings = build_lake(tmp_path, *Traffic(12).batch(50))
+    one, two = _state(settings, SPEC), _state(settings, WINDOWED)
+    states = States(max_bytes=one.nbytes + two.nbytes)
+    states.put(one)
+    states.put(two)
+    assert states.get(SPEC) is one and states.get(WINDOWED) is two
+    states.max_bytes = max(one.nbytes, two.nbytes)
+    states.put(one)  # the most recently used stays, the other goes
+    assert states.get(SPEC) is one and states.get(WINDOWED) is None
+    states.max_bytes = one.nbytes - 1
+    states.put(one)  # larger than all there is room for: not kept
+    assert states.get(SPEC) is None

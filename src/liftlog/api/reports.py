@@ -31,6 +31,7 @@ from liftlog.analysis.explain import (
     judged,
     rejected_mentions,
 )
+from liftlog.analysis.incremental import States, counted
 from liftlog.analysis.sources import Versions, connect, open_lake, table_ids, versions
 from liftlog.analysis.spec import counting_spec
 from liftlog.api.count_cache import CountCache, Counted
@@ -145,17 +146,23 @@ class Reports:
             factor=settings.results_reuse_factor,
             files=CountFiles(settings.counts_dir, lambda: table_ids(lake)),
         )
+        #: Per-visitor counts of the whole experiment, brought up to date as events are loaded.
+        self.states = States()
 
     def _count(
-        self, key: tuple[Any, ...], spec: CountingSpec, compute: Callable[[Any], Sized]
+        self,
+        key: tuple[Any, ...],
+        spec: CountingSpec,
+        compute: Callable[[Any, Versions], Sized],
     ) -> Counted:
-        """``compute(connection)`` (several `Counts` of ``spec``: per segment value or per day),
+        """``compute(connection, versions)`` (several `Counts` of ``spec``: per segment value or
+        per day; the versions of the connection's snapshot),
         or what an earlier request counted (`CountCache`); ``key[0]`` is the kind of counts."""
         lake = self.settings.lake_dir
 
         def run() -> tuple[Any, Versions, datetime | None]:
             con, seen = open_lake(lake)
-            return compute(con), seen, _latest_received(con)
+            return compute(con, seen), seen, _latest_received(con)
 
         per_counts = max(1, len(spec.metrics)) * len(spec.variation_ids)
         return self.cache.get(
@@ -169,10 +176,23 @@ class Reports:
 
     def _segments(self, spec: CountingSpec, segment: str | None) -> Counted:
         key = ("segments", spec, segment)
-        return self._count(key, spec, lambda con: count_segments(con, spec, segment))
+        if segment is None:
+            return self._count(key, spec, lambda con, seen: self._whole_counts(spec, con, seen))
+        return self._count(key, spec, lambda con, _: count_segments(con, spec, segment))
+
+    def _whole_counts(
+        self, spec: CountingSpec, con: Any, seen: Versions
+    ) -> dict[SegmentValue, Counts]:
+        """`count_segments` without a segment, from the experiment's kept `VisitorState`
+        brought up to date when it can be (`liftlog.analysis.incremental`)."""
+        lake = self.settings.lake_dir
+        ids = tuple(table_ids(lake))
+        state, _ = counted(con, lake, spec, seen, ids, self.states.get(spec))
+        self.states.put(state)
+        return {None: state.counts()} if state.visitors else {}
 
     def _daily(self, spec: CountingSpec) -> Counted:
-        return self._count(("daily", spec), spec, lambda con: count_daily(con, spec))
+        return self._count(("daily", spec), spec, lambda con, _: count_daily(con, spec))
 
     def experiment(self, experiment_id: int) -> tuple[CountingSpec, list[Arm], float]:
         """The experiment's counting spec, its arms, and its project's significance level."""

@@ -1,0 +1,93 @@
+"""Results after more events are loaded: the server brings its counts up to date from the new
+events (`liftlog.analysis.incremental`), and they equal a counting from scratch."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+
+from liftlog.analysis.counting import count
+from liftlog.analysis.sources import connect
+from liftlog.analysis.spec import counting_spec
+from liftlog.catalog.store import Catalog
+from tests.api.conftest import Api
+from tests.api.worlds import batch, build_world
+
+
+def _reach_and_conversions(doc: dict[str, Any]) -> dict[str, tuple[int, int, int]]:
+    unique, revenue = doc["metrics"]
+    return {
+        v: (
+            doc["reach"]["variations"][v]["count"],
+            unique["results"][v]["unique_conversions"],
+            revenue["results"][v]["revenue"],
+        )
+        for v in doc["reach"]["variations"]
+    }
+
+
+def test_results_after_new_events_equal_a_counting_from_scratch(api: Api) -> None:
+    world = build_world(api, "Updated", lambda i: i % 4 < 2)
+    experiment = world["experiment"]
+    a, b = world["a"], world["b"]
+    url = f"/v2/experiments/{experiment['id']}/results"
+    with api.client(api.read) as r:
+        before = _reach_and_conversions(r.get(url).json())
+    assert {v: n for v, (n, _, _) in before.items()} == {a: 20, b: 20}
+
+    decision = {"campaign_id": str(experiment["campaign_id"]),
+                "experiment_id": str(experiment["id"])}  # fmt: skip
+    activated = {"entity_id": decision["campaign_id"], "key": "campaign_activated"}
+    buy = {"entity_id": str(experiment["metrics"][0]["event_id"]), "key": "buy"}
+    first_seen = _first_decision(api, "r0")  # the world's decisions are at first_seen + i
+    now = int(time.time() * 1000)
+    sent = [
+        # a new visitor in a, converting
+        batch(
+            "n1", [{**activated, "timestamp": now, "uuid": "dn1"}], {**decision, "variation_id": a}
+        ),
+        batch("n1", [{**buy, "timestamp": now + 1, "uuid": "cn1", "revenue": 7}]),
+        # r2 (a, no conversion yet) converts
+        batch("r2", [{**buy, "timestamp": now + 2, "uuid": "cr2", "revenue": 11}]),
+        # r3 (b since first_seen + 3) turns out to have seen a first, at first_seen + 2
+        batch(
+            "r3",
+            [{**activated, "timestamp": first_seen + 2, "uuid": "dr3-late"}],
+            {**decision, "variation_id": a},
+        ),
+        batch("r3", [{**buy, "timestamp": now + 3, "uuid": "cr3", "revenue": 13}]),
+        # r0's conversion sent again (i = 0: revenue 100)
+        batch("r0", [{**buy, "timestamp": first_seen + 1000, "uuid": "c0", "revenue": 100}]),
+    ]
+    with httpx.Client(base_url=api.url) as events:
+        for body in sent:
+            assert events.post("/v1/events", content=json.dumps(body)).status_code == 204
+    api.server.wait_loaded()
+
+    with api.client(api.read) as r:
+        doc = r.get(url).json()
+    after = _reach_and_conversions(doc)
+    # r1 (b) converted for 200 and r3 converted for 13: r3 now counts in a
+    assert after[a] == (before[a][0] + 2, before[a][1] + 3, before[a][2] + 7 + 11 + 13)
+    assert after[b] == (before[b][0] - 1, before[b][1], before[b][2])
+    assert doc["reach"]["variations"][a]["multiple_exposures"] == 1
+
+    with Catalog.open(api.database_url) as catalog:
+        spec = counting_spec(catalog, experiment["id"])
+    scratch = count(connect(api.server.data_dir / "lake"), spec)
+    assert after == {
+        v: (scratch.visitors[v], scratch.metrics[0][v].unique_conversions,
+            scratch.metrics[1][v].revenue)
+        for v in (a, b)
+    }  # fmt: skip
+
+
+def _first_decision(api: Api, visitor: str) -> int:
+    con = connect(api.server.data_dir / "lake")
+    [(ts,)] = con.execute(
+        "SELECT min(timestamp_raw) FROM decisions WHERE visitor_id = ?", [visitor]
+    ).fetchall()
+    return int(ts)
