@@ -55,3 +55,17 @@ def test_a_table_made_anew_has_a_new_id_where_its_versions_come_out_the_same(
     after = table_ids(lake)
     i = list(SCHEMAS).index("conversions")
     assert after[i] is not None and after[i] != before[i]
+
+
+def test_what_does_not_fit_in_memory_spills_under_the_data_directory(tmp_path: Path) -> None:
+    """A counting at 100M events spills past DuckDB's memory limit; the spill directory's parent
+    is made if the data directory has none yet."""
+    data = tmp_path / "data"
+    (data / "lake").mkdir(parents=True)
+    con, _ = open_lake(data / "lake", threads=1)
+    con.execute("SET memory_limit = '32MB'")
+    [(groups,)] = con.execute(
+        "SELECT count(*) FROM (SELECT i, count(*) FROM range(4000000) t(i) GROUP BY i)"
+    ).fetchall()
+    assert groups == 4_000_000
+    assert (data / "tmp" / "duckdb").is_dir()

@@ -7,6 +7,7 @@ on a brand-new installation.
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from pathlib import Path
 
 import duckdb
@@ -78,6 +79,8 @@ def open_lake(
     con.execute("SET preserve_insertion_order = false")
     # What DuckDB spills past its memory limit goes under the data directory, not the cwd.
     spill = lake_dir.parent / "tmp" / "duckdb"
+    with suppress(OSError):  # DuckDB makes the last directory when it spills, not its parents
+        spill.parent.mkdir(parents=True, exist_ok=True)
     con.execute("SET temp_directory = ?", [str(spill)])
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}")
