@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,6 @@ from deltalake import DeltaTable
 
 from liftlog.analysis.counting import count
 from liftlog.analysis.incremental import (
-    States,
     VisitorState,
     appended_files,
     count_state,
@@ -19,6 +19,7 @@ from liftlog.analysis.incremental import (
     update,
 )
 from liftlog.analysis.sources import open_lake, table_ids
+from liftlog.api.visitor_states import States
 from liftlog.lake.loader import Loader
 from liftlog.rules.counting import Aggregator, CountingSpec, MetricSpec
 from liftlog.settings import Settings
@@ -205,3 +206,49 @@ def test_states_keep_the_most_recently_used_within_their_size(tmp_path: Path) ->
     states.max_bytes = one.nbytes - 1
     states.put(one)  # larger than all there is room for: not kept
     assert states.get(SPEC) is None
+
+
+def test_states_in_files_are_shared_and_brought_up_to_date(tmp_path: Path) -> None:
+    """What one worker (or a server before its restart) kept, another reads and updates."""
+    traffic = Traffic(13)
+    settings = build_lake(tmp_path / "data", *traffic.batch(60))
+    lake, ids = settings.lake_dir, tuple(table_ids(settings.lake_dir))
+    directory = tmp_path / "states"
+    first, second = States(directory), States(directory)
+    state = _state(settings, SPEC)
+    first.put(state)
+    assert len(list(directory.glob("*.arrow"))) == 1
+    read = second.get(SPEC)
+    assert read is not None and read is not state
+    assert read.versions == state.versions and read.counts() == state.counts()
+    assert second.get(WINDOWED) is None
+
+    build_lake(tmp_path / "data", *traffic.batch(30))
+    con, seen = open_lake(lake)
+    newer, updated = counted(con, lake, SPEC, seen, ids, read)
+    assert updated and newer.counts() == count(con, SPEC)
+    second.put(newer)
+    # The first one still holds the older state in memory; the file is newer.
+    again = first.get(SPEC)
+    assert again is not None and again.versions == seen and again.counts() == newer.counts()
+
+
+def test_a_state_file_that_cannot_be_read_is_counted_again(tmp_path: Path) -> None:
+    settings = build_lake(tmp_path / "data", *Traffic(14).batch(40))
+    directory = tmp_path / "states"
+    States(directory).put(_state(settings, SPEC))
+    [path] = directory.glob("*.arrow")
+    path.write_bytes(path.read_bytes()[:100])  # torn
+    assert States(directory).get(SPEC) is None
+
+
+def test_state_files_past_their_size_go_least_recently_written_first(tmp_path: Path) -> None:
+    settings = build_lake(tmp_path / "data", *Traffic(15).batch(40))
+    directory = tmp_path / "states"
+    States(directory).put(_state(settings, SPEC))
+    [path] = directory.glob("*.arrow")
+    states = States(directory, max_file_bytes=path.stat().st_size * 3 // 2)
+    os.utime(path, (1, 1))  # written long ago
+    states.put(_state(settings, WINDOWED))
+    assert not path.exists() and len(list(directory.glob("*.arrow"))) == 1
+    assert States(directory).get(WINDOWED) is not None

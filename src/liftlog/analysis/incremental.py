@@ -32,8 +32,6 @@ first exposures at the same millisecond, wins is arbitrary in both.
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,38 +117,6 @@ def counted(
         if new is not None:
             return new, True
     return count_state(con, spec, versions, table_ids), False
-
-
-#: What `States` holds at most, in bytes: a state takes about 150 bytes a visitor with 5 metric
-#: events (150 MB for an experiment of a million visitors).
-MAX_STATE_BYTES = 512 << 20
-
-
-class States:
-    """The newest `VisitorState` of each counting spec, the most recently used first, within
-    ``max_bytes``; a state larger than that is not kept (its experiment is counted from scratch
-    each time, as without states)."""
-
-    def __init__(self, max_bytes: int = MAX_STATE_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self._states: OrderedDict[CountingSpec, VisitorState] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, spec: CountingSpec) -> VisitorState | None:
-        with self._lock:
-            state = self._states.get(spec)
-            if state is not None:
-                self._states.move_to_end(spec)
-            return state
-
-    def put(self, state: VisitorState) -> None:
-        with self._lock:
-            self._states.pop(state.spec, None)
-            if state.nbytes > self.max_bytes:
-                return
-            self._states[state.spec] = state
-            while sum(s.nbytes for s in self._states.values()) > self.max_bytes:
-                self._states.popitem(last=False)
 
 
 def count_state(

@@ -42,6 +42,7 @@ SUFFIX = ".json"
 COUNTING_MODULES = (
     "liftlog.analysis.counting",
     "liftlog.analysis.counts",
+    "liftlog.analysis.incremental",
     "liftlog.analysis.sources",
     "liftlog.rules.counting",
 )

@@ -31,11 +31,12 @@ from liftlog.analysis.explain import (
     judged,
     rejected_mentions,
 )
-from liftlog.analysis.incremental import States, counted
+from liftlog.analysis.incremental import counted
 from liftlog.analysis.sources import Versions, connect, open_lake, table_ids, versions
 from liftlog.analysis.spec import counting_spec
 from liftlog.api.count_cache import CountCache, Counted
 from liftlog.api.count_files import CountFiles, Shape
+from liftlog.api.visitor_states import States
 from liftlog.catalog.store import Catalog
 from liftlog.errors import InvalidInput, Problem
 from liftlog.lake.status import rawlog_status, table_status
@@ -147,7 +148,7 @@ class Reports:
             files=CountFiles(settings.counts_dir, lambda: table_ids(lake)),
         )
         #: Per-visitor counts of the whole experiment, brought up to date as events are loaded.
-        self.states = States()
+        self.states = States(settings.counts_dir / "states")
 
     def _count(
         self,
