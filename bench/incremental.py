@@ -11,7 +11,9 @@ times in the same round:
 
 * baseline: the plain DuckDB ``GROUP BY visitor_id`` of `bench/results.py` over the whole lake;
 * from scratch: `liftlog.analysis.counting.count` + `liftlog.report.build_results`;
-* updated: `liftlog.analysis.incremental.update` from the last state + the same statistics.
+* updated: `liftlog.analysis.incremental.update` from the last state + the same statistics;
+* keeping the new state as a server does (`liftlog.api.visitor_states.States.put`: written to
+  its file and read back memory-mapped), which a server does after answering.
 
 Each round checks that the updated counts equal those from scratch (float sums to 1e-9).
 """
@@ -34,6 +36,7 @@ from liftlog.analysis.counting import count
 from liftlog.analysis.counts import Counts
 from liftlog.analysis.incremental import VisitorState, count_state, update
 from liftlog.analysis.sources import open_lake, table_ids
+from liftlog.api.visitor_states import States
 from liftlog.lake.schema import SCHEMAS
 from liftlog.report import Arm, build_results
 from results import T0, Ids, baseline, build, spec
@@ -132,7 +135,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="a lake built by bench/results.py --keep")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="liftlog-bench-"))
-    lake = work / "lake"
+    lake = work / "data" / "lake"
     try:
         if args.keep is not None and (args.keep / "conversions").exists():
             shutil.copytree(args.keep, lake)
@@ -145,8 +148,9 @@ def main() -> None:
         state = count_state(con, spec(), seen, tuple(table_ids(lake)))
         print(f"first counting, keeping the state: {time.perf_counter() - start:.2f} s, "
               f"{state.visitors:,} visitors")  # fmt: skip
+        states = States(work / "states")
         print(f"{'round':<6}{'events':>12}{'baseline s':>12}{'scratch s':>11}{'updated s':>11}"
-              f"{'/baseline':>11}{'/scratch':>10}{'equal':>7}")  # fmt: skip
+              f"{'/baseline':>11}{'/scratch':>10}{'equal':>7}{'kept s':>8}")  # fmt: skip
         total = args.events
         for r in range(args.rounds):
             append(lake, args.visitors, args.append, r)
@@ -155,9 +159,13 @@ def main() -> None:
             scratch, expected = from_scratch(lake)
             took, state = updated(lake, state)
             ok = same(state.counts(), expected)
+            start = time.perf_counter()
+            states.put(state)
+            kept = time.perf_counter() - start
             print(
                 f"{r + 1:<6}{total:>12,}{base:>12.2f}{scratch:>11.2f}{took:>11.3f}"
                 f"{took / base:>11.2f}{took / scratch:>10.3f}{'yes' if ok else 'NO':>7}"
+                f"{kept:>8.2f}"
             )
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS {peak:,.0f} MiB")

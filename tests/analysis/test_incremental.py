@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable
 
-from liftlog.analysis.counting import count
+from liftlog.analysis.counting import count, count_segments
 from liftlog.analysis.incremental import (
     VisitorState,
     appended_files,
@@ -78,6 +78,11 @@ class Traffic:
             if kind < 0.35:
                 variation = rng.choice(["301", "302", "303", "399"])
                 event = decision(visitor, variation, self._ts(), uuid)
+                country = rng.choice(["NL", "DE", "FR", None])
+                if country is not None:
+                    event["attributes"] = [
+                        {"entity_id": "9", "key": "country", "type": "custom", "value": country}
+                    ]
             elif kind < 0.4:
                 variation = rng.choice(["301", "302"])
                 legacy.append(
@@ -99,9 +104,9 @@ class Traffic:
         return out, legacy
 
 
-def _state(settings: Settings, spec: CountingSpec) -> VisitorState:
+def _state(settings: Settings, spec: CountingSpec, segment: str | None = None) -> VisitorState:
     con, seen = open_lake(settings.lake_dir)
-    return count_state(con, spec, seen, tuple(table_ids(settings.lake_dir)))
+    return count_state(con, spec, seen, tuple(table_ids(settings.lake_dir)), segment)
 
 
 def _updated(settings: Settings, state: VisitorState) -> VisitorState | None:
@@ -109,9 +114,13 @@ def _updated(settings: Settings, state: VisitorState) -> VisitorState | None:
     return update(con, settings.lake_dir, state, seen, tuple(table_ids(settings.lake_dir)))
 
 
-def _from_scratch(settings: Settings, spec: CountingSpec) -> Any:
+def _from_scratch(settings: Settings, spec: CountingSpec, segment: str | None = None) -> Any:
     con, _ = open_lake(settings.lake_dir)
-    return count(con, spec)
+    return count_segments(con, spec, segment)
+
+
+#: The counts each test keeps up to date: two experiments' settings, one also by country.
+KEYS = ((SPEC, None), (WINDOWED, None), (SPEC, "country"))
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -120,21 +129,23 @@ def test_counts_updated_after_each_append_equal_counts_from_scratch(
 ) -> None:
     traffic = Traffic(seed)
     settings = build_lake(tmp_path, *traffic.batch(60))
-    states = {spec: _state(settings, spec) for spec in (SPEC, WINDOWED)}
+    states = {key: _state(settings, *key) for key in KEYS}
     for step in range(6):
         build_lake(tmp_path, *traffic.batch(traffic.rng.randrange(1, 40)))
         if step == 3:  # compaction rewrites the files: no new data, nothing to recount
             loader = Loader(settings)
             loader.compact()
             loader.close()
-        for spec, state in states.items():
+        for (spec, segment), state in states.items():
             updated = _updated(settings, state)
             assert updated is not None, (seed, step)
-            assert updated.counts() == _from_scratch(settings, spec), (seed, step, spec)
-            states[spec] = updated
-    # Touched visitors, multiple exposures and duplicates all happened along the way.
-    assert any(states[SPEC].multiple)
-    assert states[SPEC].counts().visitors != {v: 0 for v in SPEC.variation_ids}
+            expected = _from_scratch(settings, spec, segment)
+            assert updated.by_segment() == expected, (seed, step, spec, segment)
+            assert updated.counts() == count(open_lake(settings.lake_dir)[0], spec)
+            states[spec, segment] = updated
+    # Multiple exposures happened along the way, and visitors in every country.
+    assert any(states[SPEC, None].multiple)
+    assert set(states[SPEC, "country"].by_segment()) == {"NL", "DE", "FR", None}
 
 
 def test_an_update_with_nothing_new_keeps_the_counts(tmp_path: Path) -> None:
@@ -221,7 +232,12 @@ def test_states_in_files_are_shared_and_brought_up_to_date(tmp_path: Path) -> No
     read = second.get(SPEC)
     assert read is not None and read is not state
     assert read.versions == state.versions and read.counts() == state.counts()
-    assert second.get(WINDOWED) is None
+    assert second.get(WINDOWED) is None and second.get(SPEC, "country") is None
+    by_country = _state(settings, SPEC, "country")
+    first.put(by_country)
+    read_by_country = second.get(SPEC, "country")
+    assert read_by_country is not None
+    assert read_by_country.by_segment() == by_country.by_segment()
 
     build_lake(tmp_path / "data", *traffic.batch(30))
     con, seen = open_lake(lake)

@@ -98,7 +98,7 @@ def _assigned_sql(spec: CountingSpec, segment: str | None) -> str:
         CREATE OR REPLACE TEMP TABLE assigned AS
         SELECT (row_number() OVER () - 1)::INTEGER AS vid, visitor_id,
                ({variations})[variation_index + 1] AS variation_id, variation_index, first_ts,
-               lowest <> highest AS multiple, segment
+               lowest <> highest AS multiple, segment, segment_ts
         FROM ({first_exposures_sql(spec, segment)})
     """
 
@@ -112,7 +112,8 @@ def first_exposures_sql(
     """A query of each visitor's first exposure inside the running bounds, from the tables named
     ``decisions`` and ``conversions`` (legacy conversions expose too): ``visitor_id``,
     ``variation_index`` and ``first_ts`` of that exposure, the ``lowest`` and ``highest``
-    variation index of all their exposures, and ``segment`` (see `prepare`)."""
+    variation index of all their exposures, and ``segment`` with the time of the exposure it is
+    from, ``segment_ts`` (see `prepare`)."""
     experiment = _quote(spec.experiment_id)
     variations = _strings(spec.variation_ids)
     if segment is None:
@@ -150,7 +151,10 @@ def first_exposures_sql(
         ), first AS (
             SELECT visitor_id, arg_min(variation, ts) AS variation_index, min(ts) AS first_ts,
                    min(variation) AS lowest, max(variation) AS highest,
-                   {"arg_min(segment, ts)" if segment is not None else "NULL::VARCHAR"} AS segment
+                   {"arg_min(segment, ts)" if segment is not None else "NULL::VARCHAR"} AS segment,
+                   {
+        "min(ts) FILTER (WHERE segment IS NOT NULL)" if segment is not None else "NULL::BIGINT"
+    } AS segment_ts
             FROM (SELECT * FROM dec UNION ALL SELECT * FROM legacy)
             WHERE visitor_id IS NOT NULL
             GROUP BY visitor_id
@@ -324,8 +328,9 @@ def prepare(
     Leaves the temporary table ``assigned`` on ``con``: one row per visitor with ``vid``,
     ``visitor_id``, ``variation_id``, ``variation_index``, ``first_ts``, ``multiple`` and
     ``segment``. With ``segment`` (an attribute key or id), that is the visitor's value of the
-    attribute at their first decision. Also leaves ``repeated``, the key hashes that occur more
-    than once (see `_repeated_sql`), and sets DuckDB's memory limit on ``con``.
+    attribute at their first decision that has it (``segment_ts``: its time). Also leaves
+    ``repeated``, the key hashes that occur more than once (see `_repeated_sql`), and sets
+    DuckDB's memory limit on ``con``.
     """
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     # The repeated key hashes (a scan of the conversions and an aggregate, which share little with
@@ -355,12 +360,18 @@ def prepare(
     segment_of = np.zeros(n, np.int64)
     values: list[SegmentValue] = [None]
     if segment is not None and n:
-        encoded = pc.dictionary_encode(assigned.column("segment").combine_chunks())
-        names: list[str] = encoded.dictionary.to_pylist()
-        codes = np.asarray(encoded.indices.fill_null(len(names)).to_numpy(), dtype=np.int64)
-        values, indices = _most_common(names, codes)
+        values, indices = segment_groups(assigned.column("segment").combine_chunks())
         segment_of[order] = indices
     return Prepared(n, variation, multiple, segment_of, values, key_bits)
+
+
+def segment_groups(segments: pa.Array) -> tuple[list[SegmentValue], Ints]:
+    """The segment values to count apart (see `_most_common`) and each visitor's index among
+    them, from each visitor's value (null: none)."""
+    encoded = pc.dictionary_encode(segments)
+    names: list[str] = encoded.dictionary.to_pylist()
+    codes = np.asarray(encoded.indices.fill_null(len(names)).to_numpy(), dtype=np.int64)
+    return _most_common(names, codes)
 
 
 def _most_common(names: list[str], codes: Ints) -> tuple[list[SegmentValue], Ints]:
@@ -539,7 +550,8 @@ def count_segments(
     batch_rows: int = BATCH_ROWS,
     key_bits: int = 64,
 ) -> dict[SegmentValue, Counts]:
-    """`count` per value of the ``segment`` attribute at each visitor's first decision.
+    """`count` per value of the ``segment`` attribute at each visitor's first decision that has
+    it.
 
     Visitors without the attribute are under ``None``; past `MAX_SEGMENT_VALUES` values, the
     least common are counted together under an `OtherValues`. Without a segment, everything is under

@@ -31,6 +31,7 @@ first exposures at the same millisecond, wins is arbitrary in both.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,13 +56,17 @@ from liftlog.analysis.counting import (
     counts_of_visitors,
     first_exposures_sql,
     prepare,
+    segment_groups,
     stream_hits,
     visitor_sums,
 )
-from liftlog.analysis.counts import Counts, empty_counts
+from liftlog.analysis.counts import Counts, SegmentValue, merge_counts
 from liftlog.analysis.sources import Versions
 from liftlog.lake.schema import SCHEMAS
 from liftlog.rules.counting import CountingSpec
+
+#: ``segment_ts`` of a visitor none of whose exposures has the segment's attribute.
+NO_SEGMENT = np.iinfo(np.int64).max
 
 _DECISIONS = list(SCHEMAS).index("decisions")
 _CONVERSIONS = list(SCHEMAS).index("conversions")
@@ -77,6 +82,8 @@ class VisitorState:
     """
 
     spec: CountingSpec
+    #: The attribute the counts are broken down by (None: not broken down).
+    segment: str | None
     table_ids: tuple[str | None, ...]
     versions: Versions
     visitor_id: pa.Array
@@ -84,6 +91,10 @@ class VisitorState:
     first_ts: Ints
     multiple: npt.NDArray[np.bool_]
     sums: VisitorSums
+    #: With a ``segment``, each visitor's value of it at their first exposure that has it
+    #: (null: none has), and that exposure's time (`NO_SEGMENT`: none).
+    segment_value: pa.Array | None = None
+    segment_ts: Ints | None = None
 
     @property
     def visitors(self) -> int:
@@ -91,15 +102,27 @@ class VisitorState:
 
     @property
     def nbytes(self) -> int:
-        arrays = (self.variation, self.first_ts, self.multiple, self.sums.conversions,
-                  self.sums.revenue, self.sums.value)  # fmt: skip
-        return int(self.visitor_id.nbytes) + sum(int(a.nbytes) for a in arrays)
+        arrays = [self.variation, self.first_ts, self.multiple, self.sums.conversions,
+                  self.sums.revenue, self.sums.value]  # fmt: skip
+        if self.segment_ts is not None:
+            arrays.append(self.segment_ts)
+        strings = int(self.visitor_id.nbytes)
+        if self.segment_value is not None:
+            strings += int(self.segment_value.nbytes)
+        return strings + sum(int(a.nbytes) for a in arrays)
+
+    def by_segment(self) -> dict[SegmentValue, Counts]:
+        """What `liftlog.analysis.counting.count_segments` returns for the same snapshot."""
+        values: list[SegmentValue] = [None]
+        group = np.zeros(self.visitors, np.int64)
+        if self.segment is not None and self.segment_value is not None and self.visitors:
+            values, group = segment_groups(self.segment_value)
+        p = Prepared(self.visitors, self.variation, self.multiple, group, values)
+        return counts_of_visitors(self.spec, p, self.sums)
 
     def counts(self) -> Counts:
-        p = Prepared(
-            self.visitors, self.variation, self.multiple, np.zeros(self.visitors, np.int64), [None]
-        )
-        return counts_of_visitors(self.spec, p, self.sums).get(None) or empty_counts(self.spec)
+        """The whole experiment's counts (of every segment together)."""
+        return merge_counts(self.spec, self.by_segment().values())
 
 
 def counted(
@@ -109,14 +132,15 @@ def counted(
     versions: Versions,
     table_ids: tuple[str | None, ...],
     state: VisitorState | None,
+    segment: str | None = None,
 ) -> tuple[VisitorState, bool]:
-    """``state`` brought up to ``con``'s snapshot if it can be, else a counting from scratch;
-    and whether it was brought up to date."""
-    if state is not None and state.spec == spec:
+    """``state`` brought up to ``con``'s snapshot if it can be, else a counting from scratch
+    (broken down by ``segment``); and whether it was brought up to date."""
+    if state is not None and state.spec == spec and state.segment == segment:
         new = update(con, lake_dir, state, versions, table_ids)
         if new is not None:
             return new, True
-    return count_state(con, spec, versions, table_ids), False
+    return count_state(con, spec, versions, table_ids, segment), False
 
 
 def count_state(
@@ -124,17 +148,25 @@ def count_state(
     spec: CountingSpec,
     versions: Versions,
     table_ids: tuple[str | None, ...],
+    segment: str | None = None,
 ) -> VisitorState:
     """Count ``spec`` from scratch on ``con`` (`liftlog.analysis.sources.open_lake`, whose
-    snapshot is at ``versions``), keeping what `update` needs."""
-    p = prepare(con, spec)
+    snapshot is at ``versions``), keeping what `update` needs; with a ``segment`` attribute,
+    each visitor's value of it too."""
+    p = prepare(con, spec, segment)
     sums = visitor_sums(spec, p, stream_hits(con, spec, p))
-    assigned = con.sql("SELECT visitor_id, first_ts FROM assigned ORDER BY vid").to_arrow_table()
+    assigned = con.sql(
+        f"SELECT visitor_id, first_ts, segment, coalesce(segment_ts, {NO_SEGMENT}) AS segment_ts "
+        "FROM assigned ORDER BY vid"
+    ).to_arrow_table()
     return VisitorState(
         spec=spec,
+        segment=segment,
+        segment_value=None if segment is None else _strings(assigned.column("segment")),
+        segment_ts=None if segment is None else _column(assigned, "segment_ts", np.int64),
         table_ids=table_ids,
         versions=versions,
-        visitor_id=assigned.column("visitor_id").combine_chunks().cast(pa.string()),
+        visitor_id=_strings(assigned.column("visitor_id")),
         variation=p.variation,
         first_ts=_column(assigned, "first_ts", np.int64),
         multiple=p.multiple,
@@ -208,8 +240,7 @@ def update(
     if not all(Path(f).exists() for f in (*new_decisions, *new_conversions, *old_conversions)):
         return None  # vacuumed: the files of that snapshot are gone
     if not new_decisions and not new_conversions:
-        return VisitorState(state.spec, table_ids, versions, state.visitor_id, state.variation,
-                            state.first_ts, state.multiple, state.sums)  # fmt: skip
+        return dataclasses.replace(state, table_ids=table_ids, versions=versions)
     _view(con, "new_decisions", new_decisions, "decisions")
     _view(con, "new_conversions", new_conversions, "conversions")
     _view(con, "old_conversions", old_conversions, "conversions")
@@ -236,8 +267,9 @@ class _Update:
                       "visitor_id": state.visitor_id}),
         )  # fmt: skip
         exposed = con.sql(f"""
-            SELECT k.vid, f.visitor_id, f.variation_index, f.first_ts, f.lowest, f.highest
-            FROM ({first_exposures_sql(spec, None, "new_decisions", "new_conversions")}) f
+            SELECT k.vid, f.visitor_id, f.variation_index, f.first_ts, f.lowest, f.highest,
+                   f.segment, coalesce(f.segment_ts, {NO_SEGMENT}) AS segment_ts
+            FROM ({first_exposures_sql(spec, state.segment, "new_decisions", "new_conversions")}) f
             LEFT JOIN known k USING (visitor_id)
         """).to_arrow_table()
         con.unregister("known")
@@ -263,9 +295,22 @@ class _Update:
         multiple = np.concatenate(
             [multiple, _column(new, "lowest", np.int64) != _column(new, "highest", np.int64)]
         )
-        visitor_id = pa.concat_arrays(
-            [state.visitor_id, new.column("visitor_id").combine_chunks().cast(pa.string())]
-        )
+        visitor_id = pa.concat_arrays([state.visitor_id, _strings(new.column("visitor_id"))])
+        segment_value, segment_ts = None, None
+        if state.segment_value is not None and state.segment_ts is not None:
+            # Each visitor's value at their first exposure that has one: the new one's where
+            # that is earlier.
+            seen = _column(old, "segment_ts", np.int64)
+            better = seen < state.segment_ts[vid]
+            segment_ts = state.segment_ts.copy()
+            segment_ts[vid[better]] = seen[better]
+            segment_ts = np.concatenate([segment_ts, _column(new, "segment_ts", np.int64)])
+            delta = (_strings(old.column("segment")), _strings(new.column("segment")))
+            values = pa.concat_arrays([state.segment_value, *delta])
+            take = np.arange(state.visitors + old.num_rows + added, dtype=np.int64)
+            take[vid[better]] = state.visitors + np.flatnonzero(better)
+            take = np.concatenate([take[: state.visitors], take[state.visitors + old.num_rows :]])
+            segment_value = values.take(pa.array(take))
         touched = np.concatenate([vid[earlier], np.arange(state.visitors, total, dtype=np.int64)])
 
         events = len(_events(spec))
@@ -289,6 +334,9 @@ class _Update:
         more = visitor_sums(spec, p, (_hits(spec, h, None) for h in hits if h.num_rows))
         return VisitorState(
             spec=spec,
+            segment=state.segment,
+            segment_value=segment_value,
+            segment_ts=segment_ts,
             table_ids=self.table_ids,
             versions=self.versions,
             visitor_id=visitor_id,
@@ -355,6 +403,13 @@ class _Update:
                        WHERE timestamp_raw BETWEEN {int(low)} AND {int(high)}) o
               ON o.entity_id = n.entity_id AND o.uuid = n.uuid AND o.timestamp_raw = n.ts
         """).to_arrow_table()
+
+
+def _strings(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A column of text as one `pa.string()` array, the type the state keeps."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    return column.cast(pa.string())
 
 
 def _exact_sum(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[Any]:

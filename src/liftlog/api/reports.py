@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from liftlog.analysis.counting import count_daily, count_segments
+from liftlog.analysis.counting import count_daily
 from liftlog.analysis.counts import (
     Counts,
     OtherValues,
@@ -177,20 +177,19 @@ class Reports:
 
     def _segments(self, spec: CountingSpec, segment: str | None) -> Counted:
         key = ("segments", spec, segment)
-        if segment is None:
-            return self._count(key, spec, lambda con, seen: self._whole_counts(spec, con, seen))
-        return self._count(key, spec, lambda con, _: count_segments(con, spec, segment))
+        return self._count(key, spec, lambda con, seen: self._by_segment(spec, segment, con, seen))
 
-    def _whole_counts(
-        self, spec: CountingSpec, con: Any, seen: Versions
+    def _by_segment(
+        self, spec: CountingSpec, segment: str | None, con: Any, seen: Versions
     ) -> dict[SegmentValue, Counts]:
-        """`count_segments` without a segment, from the experiment's kept `VisitorState`
-        brought up to date when it can be (`liftlog.analysis.incremental`)."""
+        """`count_segments`, from the kept `VisitorState` brought up to date when it can be
+        (`liftlog.analysis.incremental`)."""
         lake = self.settings.lake_dir
         ids = tuple(table_ids(lake))
-        state, _ = counted(con, lake, spec, seen, ids, self.states.get(spec))
+        kept = self.states.get(spec, segment)
+        state, _ = counted(con, lake, spec, seen, ids, kept, segment)
         self.states.put(state)
-        return {None: state.counts()} if state.visitors else {}
+        return state.by_segment()
 
     def _daily(self, spec: CountingSpec) -> Counted:
         return self._count(("daily", spec), spec, lambda con, _: count_daily(con, spec))

@@ -37,13 +37,17 @@ MAX_STATE_BYTES = 512 << 20
 MAX_STATE_FILE_BYTES = 4 << 30
 
 
+#: A state is of an experiment's counting spec, broken down by an attribute or not.
+Key = tuple[CountingSpec, str | None]
+
+
 class States:
-    """The newest `VisitorState` of each counting spec.
+    """The newest `VisitorState` of each counting spec and segment.
 
     In memory, the most recently used first, within ``max_bytes`` (a state larger than that is
-    not kept in memory). With a ``directory``, also in files (Arrow IPC, one per spec, written
+    not kept in memory). With a ``directory``, also in files (Arrow IPC, one per key, written
     to a temporary file and renamed into place), so that the workers of a server share them and
-    a restart keeps them; a file is only read for the same spec, counted by the same code
+    a restart keeps them; a file is only read for the same key, counted by the same code
     (`liftlog.api.count_files.code_digest`).
     """
 
@@ -56,20 +60,21 @@ class States:
         self.directory = directory
         self.max_bytes = max_bytes
         self.max_file_bytes = max_file_bytes
-        self._states: OrderedDict[CountingSpec, VisitorState] = OrderedDict()
+        self._states: OrderedDict[Key, VisitorState] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, spec: CountingSpec) -> VisitorState | None:
+    def get(self, spec: CountingSpec, segment: str | None = None) -> VisitorState | None:
+        key = (spec, segment)
         with self._lock:
-            state = self._states.get(spec)
+            state = self._states.get(key)
             if state is not None:
-                self._states.move_to_end(spec)
+                self._states.move_to_end(key)
         if state is None and self.directory is not None:
-            state = _read_state(self.directory, spec)
+            state = _read_state(self.directory, key)
             if state is not None:
                 self._remember(state)
         if state is not None and self.directory is not None:
-            newer = _read_state(self.directory, spec, newer_than=state.versions)
+            newer = _read_state(self.directory, key, newer_than=state.versions)
             if newer is not None:  # another worker brought it further
                 self._remember(newer)
                 return newer
@@ -80,24 +85,25 @@ class States:
             with suppress(OSError):  # a full or read-only disk: kept in memory only
                 _write_state(self.directory, state)
                 _prune(self.directory, self.max_file_bytes)
-                mapped = _read_state(self.directory, state.spec)
+                mapped = _read_state(self.directory, (state.spec, state.segment))
                 if mapped is not None and mapped.versions == state.versions:
                     state = mapped  # the file's pages instead of this process's memory
         self._remember(state)
 
     def _remember(self, state: VisitorState) -> None:
+        key = (state.spec, state.segment)
         with self._lock:
-            self._states.pop(state.spec, None)
+            self._states.pop(key, None)
             if state.nbytes > self.max_bytes:
                 return
-            self._states[state.spec] = state
+            self._states[key] = state
             while sum(s.nbytes for s in self._states.values()) > self.max_bytes:
                 self._states.popitem(last=False)
 
 
-def _state_name(spec: CountingSpec) -> tuple[str, str]:
-    """The file stem of ``spec``'s state and the text it is named by."""
-    text = msgspec.json.encode([code_digest(), "visitor-state", spec]).decode()
+def _state_name(key: Key) -> tuple[str, str]:
+    """The file stem of ``key``'s state and the text it is named by."""
+    text = msgspec.json.encode([code_digest(), "visitor-state", *key]).decode()
     return hashlib.sha256(text.encode()).hexdigest()[:32], text
 
 
@@ -107,7 +113,7 @@ _SUFFIX = ".arrow"
 def _write_state(directory: Path, state: VisitorState) -> None:
     if state.sums.conversions.shape[1] == 0:  # no metrics: nothing worth a file
         return
-    stem, text = _state_name(state.spec)
+    stem, text = _state_name((state.spec, state.segment))
     header = {"key": text, "table_ids": list(state.table_ids), "versions": list(state.versions)}
     columns: dict[str, Any] = {
         "visitor_id": state.visitor_id,
@@ -115,6 +121,9 @@ def _write_state(directory: Path, state: VisitorState) -> None:
         "first_ts": state.first_ts,
         "multiple": state.multiple,
     }
+    if state.segment_value is not None and state.segment_ts is not None:
+        columns["segment_value"] = state.segment_value
+        columns["segment_ts"] = state.segment_ts
     # Per visitor, a list of one number per metric event: the (visitors, events) array as is.
     for name in ("conversions", "revenue", "value"):
         array = np.ascontiguousarray(getattr(state.sums, name))
@@ -135,12 +144,13 @@ def _write_state(directory: Path, state: VisitorState) -> None:
 
 
 def _read_state(
-    directory: Path, spec: CountingSpec, newer_than: Versions | None = None
+    directory: Path, key: Key, newer_than: Versions | None = None
 ) -> VisitorState | None:
-    """``spec``'s state from its file, memory-mapped; None if there is none, or it is not newer
+    """``key``'s state from its file, memory-mapped; None if there is none, or it is not newer
     than ``newer_than`` (every table at a later or the same version, not all the same), or it
     can't be read."""
-    stem, text = _state_name(spec)
+    spec, segment = key
+    stem, text = _state_name(key)
     try:
         reader = pa.ipc.open_file(pa.memory_map(str(directory / f"{stem}{_SUFFIX}")))
         header = json.loads((reader.schema.metadata or {})[b"liftlog"])
@@ -159,9 +169,12 @@ def _read_state(
 
         return VisitorState(
             spec=spec,
+            segment=segment,
+            segment_value=None if segment is None else _one(table.column("segment_value")),
+            segment_ts=None if segment is None else _column(table, "segment_ts", np.int64),
             table_ids=tuple(header["table_ids"]),
             versions=versions,
-            visitor_id=table.column("visitor_id").combine_chunks(),
+            visitor_id=_one(table.column("visitor_id")),
             variation=_column(table, "variation", np.int64),
             first_ts=_column(table, "first_ts", np.int64),
             multiple=_column(table, "multiple", np.bool_),
@@ -171,6 +184,10 @@ def _read_state(
         )
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
         return None
+
+
+def _one(column: pa.ChunkedArray) -> pa.Array:
+    return column.combine_chunks()
 
 
 def _newer(versions: Versions, than: Versions) -> bool:
