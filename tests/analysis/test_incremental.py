@@ -268,3 +268,17 @@ def test_state_files_past_their_size_go_least_recently_written_first(tmp_path: P
     states.put(_state(settings, WINDOWED))
     assert not path.exists() and len(list(directory.glob("*.arrow"))) == 1
     assert States(directory).get(WINDOWED) is not None
+
+
+def test_revenue_sums_past_int64_stay_exact_when_brought_up_to_date(tmp_path: Path) -> None:
+    big = 2**62 + 1
+    settings = build_lake(
+        tmp_path,
+        [decision("v1", "301", T0 + H, "d1"), conversion("v1", T0 + 2 * H, "c1", revenue=big)],
+    )
+    state = _state(settings, SPEC)
+    build_lake(tmp_path, [conversion("v1", T0 + 3 * H, "c2", revenue=big + 4)])
+    updated = _updated(settings, state)
+    assert updated is not None
+    assert updated.counts().metrics[2]["301"].sum == 2 * big + 4
+    assert updated.counts() == _from_scratch(settings, SPEC)[None]

@@ -330,8 +330,13 @@ class _Update:
         )  # fmt: skip
         hits = [self._touched_hits(first_ts[touched]), self._new_hits()]
         con.unregister("visitors")
-        p = Prepared(total, variation, multiple, np.zeros(total, np.int64), [None])
-        more = visitor_sums(spec, p, (_hits(spec, h, None) for h in hits if h.num_rows))
+        for table in hits:
+            if table.num_rows:
+                batch = _hits(spec, table, None)
+                cell = (batch.vid, batch.event)
+                np.add.at(conversions, cell, 1)
+                revenue = _add_exactly(revenue, cell, batch.revenue)
+                np.add.at(value, cell, batch.value)
         return VisitorState(
             spec=spec,
             segment=state.segment,
@@ -343,11 +348,7 @@ class _Update:
             variation=variation,
             first_ts=first_ts,
             multiple=multiple,
-            sums=VisitorSums(
-                conversions + more.conversions,
-                _exact_sum(revenue, more.revenue),
-                value + more.value,
-            ),
+            sums=VisitorSums(conversions, revenue, value),
         )
 
     def _conditions(self) -> tuple[str, str]:
@@ -412,16 +413,18 @@ def _strings(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     return column.cast(pa.string())
 
 
-def _exact_sum(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """``a + b`` for integer arrays, in Python ints where int64 could overflow."""
-    if a.dtype != object and b.dtype != object:
-        bound = abs(int(a.min(initial=0))) + abs(int(a.max(initial=0)))
-        bound += abs(int(b.min(initial=0))) + abs(int(b.max(initial=0)))
+def _add_exactly(sums: npt.NDArray[Any], cell: tuple[Ints, Ints], values: Ints) -> npt.NDArray[Any]:
+    """``values`` added to the integer ``sums`` at ``cell``, in place, or in a copy of Python
+    ints where int64 could overflow."""
+    if sums.dtype != object:
+        bound = max(abs(int(sums.min(initial=0))), abs(int(sums.max(initial=0))))
+        bound += max(abs(int(values.min(initial=0))), abs(int(values.max(initial=0)))) * len(values)
         if bound < 2**63:
-            total: npt.NDArray[Any] = a + b
-            return total
-    big: npt.NDArray[Any] = a.astype(object) + b.astype(object)
-    return big
+            np.add.at(sums, cell, values)
+            return sums
+        sums = sums.astype(object)
+    np.add.at(sums, cell, values.astype(object))
+    return sums
 
 
 def _no_hits() -> pa.Table:
