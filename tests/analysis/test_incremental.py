@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable
 
-from liftlog.analysis.counting import count, count_segments
+from liftlog.analysis.counting import count, count_daily, count_segments
 from liftlog.analysis.incremental import (
     VisitorState,
     appended_files,
+    count_daily_state,
     count_state,
     counted,
     update,
@@ -249,6 +250,19 @@ def test_states_in_files_are_shared_and_brought_up_to_date(tmp_path: Path) -> No
     assert again is not None and again.versions == seen and again.counts() == newer.counts()
 
 
+def test_a_state_kept_without_waiting_is_there_at_once_and_in_its_file_soon(
+    tmp_path: Path,
+) -> None:
+    settings = build_lake(tmp_path / "data", *Traffic(17).batch(40))
+    directory = tmp_path / "states"
+    states, state = States(directory), _state(settings, SPEC)
+    states.put(state, wait=False)
+    assert states.get(SPEC) is not None
+    states.flush()
+    read = States(directory).get(SPEC)
+    assert read is not None and read.counts() == state.counts()
+
+
 def test_a_state_file_that_cannot_be_read_is_counted_again(tmp_path: Path) -> None:
     settings = build_lake(tmp_path / "data", *Traffic(14).batch(40))
     directory = tmp_path / "states"
@@ -282,3 +296,17 @@ def test_revenue_sums_past_int64_stay_exact_when_brought_up_to_date(tmp_path: Pa
     assert updated is not None
     assert updated.counts().metrics[2]["301"].sum == 2 * big + 4
     assert updated.counts() == _from_scratch(settings, SPEC)[None]
+
+
+def test_the_daily_pass_makes_the_same_state(tmp_path: Path) -> None:
+    traffic = Traffic(16)
+    settings = build_lake(tmp_path, *traffic.batch(80))
+    lake, ids = settings.lake_dir, tuple(table_ids(settings.lake_dir))
+    for spec in (SPEC, WINDOWED):
+        con, seen = open_lake(lake)
+        daily, state = count_daily_state(con, spec, seen, ids)
+        assert daily == count_daily(open_lake(lake)[0], spec)
+        assert state.counts() == _state(settings, spec).counts() == daily[-1][1]
+    build_lake(tmp_path, *traffic.batch(30))
+    updated = _updated(settings, state)
+    assert updated is not None and updated.counts() == _from_scratch(settings, WINDOWED)[None]

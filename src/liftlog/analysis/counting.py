@@ -838,6 +838,18 @@ def count_daily(
     Computed from per-visitor, per-day increments: one pass over the conversions that count, not
     one recount per day. ``batch_rows`` and ``key_bits`` are for tests, as in `count_segments`.
     """
+    return daily_counts(con, spec, batch_rows=batch_rows, key_bits=key_bits)[0]
+
+
+def daily_counts(
+    con: duckdb.DuckDBPyConnection,
+    spec: CountingSpec,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    key_bits: int = 64,
+) -> tuple[list[tuple[int, Counts]], Prepared, VisitorSums]:
+    """`count_daily`, with the visitors it assigned (``assigned`` is left on ``con``) and their
+    `VisitorSums` over all days."""
     p = prepare(con, spec, key_bits=key_bits)
     new_visitors: dict[int, dict[str, list[int]]] = {}
     for day, variation, n, several in con.execute(
@@ -845,10 +857,12 @@ def count_daily(
         "FROM assigned GROUP BY ALL"
     ).fetchall():
         new_visitors.setdefault(int(day), {})[variation] = [int(n), int(several)]
-    increments = _daily_increments(spec, p, _cells(con, spec, p, batch_rows))
+    cells = _cells(con, spec, p, batch_rows)
+    increments = _daily_increments(spec, p, cells)
+    sums = _sums_of_cells(spec, p, cells)
     days = sorted(set(new_visitors) | set(increments))
     if not days:
-        return []
+        return [], p, sums
     visitors: dict[str, tuple[int, int]] = {}
     totals: dict[tuple[int, str], list[Any]] = {}
     out = []
@@ -862,4 +876,21 @@ def count_daily(
                 total[i] += d or 0
         rows = {k: tuple(v) for k, v in totals.items()}
         out.append(((day + 1) * DAY_MS, counts_from(spec, dict(visitors), rows)))
-    return out
+    return out, p, sums
+
+
+def _sums_of_cells(spec: CountingSpec, p: Prepared, cells: _Cells) -> VisitorSums:
+    """Per visitor and metric event, the sums of their cells over all days."""
+    events = len(_events(spec))
+    bins = p.visitors * events
+    of_visitor_event = cells.key >> _DAY_BITS  # vid * events + event
+    conversions = np.zeros(bins, np.int64)
+    np.add.at(conversions, of_visitor_event, cells.conversions)
+    revenue = _IntSums(bins)
+    revenue.add(of_visitor_event, cells.revenue)
+    value = np.zeros(bins, np.float64)
+    np.add.at(value, of_visitor_event, cells.value)
+    shape = (p.visitors, events)
+    return VisitorSums(
+        conversions.reshape(shape), revenue.sums.reshape(shape), value.reshape(shape)
+    )

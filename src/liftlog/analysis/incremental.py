@@ -54,6 +54,7 @@ from liftlog.analysis.counting import (
     _matches,
     bounds,
     counts_of_visitors,
+    daily_counts,
     first_exposures_sql,
     prepare,
     segment_groups,
@@ -155,6 +156,31 @@ def count_state(
     each visitor's value of it too."""
     p = prepare(con, spec, segment)
     sums = visitor_sums(spec, p, stream_hits(con, spec, p))
+    return _state_of(con, spec, segment, p, sums, versions, table_ids)
+
+
+def count_daily_state(
+    con: duckdb.DuckDBPyConnection,
+    spec: CountingSpec,
+    versions: Versions,
+    table_ids: tuple[str | None, ...],
+) -> tuple[list[tuple[int, Counts]], VisitorState]:
+    """`liftlog.analysis.counting.count_daily`, and from the same pass the `VisitorState` that
+    `count_state` would make."""
+    daily, p, sums = daily_counts(con, spec)
+    return daily, _state_of(con, spec, None, p, sums, versions, table_ids)
+
+
+def _state_of(
+    con: duckdb.DuckDBPyConnection,
+    spec: CountingSpec,
+    segment: str | None,
+    p: Prepared,
+    sums: VisitorSums,
+    versions: Versions,
+    table_ids: tuple[str | None, ...],
+) -> VisitorState:
+    """The state of the visitors `prepare` left in ``assigned`` on ``con``."""
     assigned = con.sql(
         f"SELECT visitor_id, first_ts, segment, coalesce(segment_ts, {NO_SEGMENT}) AS segment_ts "
         "FROM assigned ORDER BY vid"

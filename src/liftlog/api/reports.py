@@ -14,7 +14,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from liftlog.analysis.counting import count_daily
 from liftlog.analysis.counts import (
     Counts,
     OtherValues,
@@ -31,7 +30,7 @@ from liftlog.analysis.explain import (
     judged,
     rejected_mentions,
 )
-from liftlog.analysis.incremental import counted
+from liftlog.analysis.incremental import count_daily_state, counted
 from liftlog.analysis.sources import Versions, connect, open_lake, table_ids, versions
 from liftlog.analysis.spec import counting_spec
 from liftlog.api.count_cache import CountCache, Counted
@@ -188,11 +187,17 @@ class Reports:
         ids = tuple(table_ids(lake))
         kept = self.states.get(spec, segment)
         state, _ = counted(con, lake, spec, seen, ids, kept, segment)
-        self.states.put(state)
+        self.states.put(state, wait=False)
         return state.by_segment()
 
     def _daily(self, spec: CountingSpec) -> Counted:
-        return self._count(("daily", spec), spec, lambda con, _: count_daily(con, spec))
+        return self._count(("daily", spec), spec, lambda con, seen: self._days(spec, con, seen))
+
+    def _days(self, spec: CountingSpec, con: Any, seen: Versions) -> list[tuple[int, Counts]]:
+        """`count_daily`, keeping the whole experiment's `VisitorState` from the same pass."""
+        daily, state = count_daily_state(con, spec, seen, tuple(table_ids(self.settings.lake_dir)))
+        self.states.put(state, wait=False)
+        return daily
 
     def experiment(self, experiment_id: int) -> tuple[CountingSpec, list[Arm], float]:
         """The experiment's counting spec, its arms, and its project's significance level."""
@@ -261,7 +266,13 @@ class Reports:
         """The whole experiment's counts if they are kept (in memory, else on disk), also as the
         last day of the page's daily counts. If none may answer now but the daily ones are the
         newer of those that may while they are counted again, those (and they are counted
-        again): the results must not go back to older counts than the page showed."""
+        again): the results must not go back to older counts than the page showed.
+
+        With a `VisitorState` of the experiment kept, its counts brought up to date instead
+        (`_whole`): that takes a fraction of a counting, and the page takes its results from
+        there too."""
+        if self.states.get(spec) is not None:
+            return self._whole(spec)
         current = versions(self.settings.lake_dir)
         daily_key, whole_key = ("daily", spec), ("segments", spec, None)
         for on_disk in (False, True):  # memory first: a file costs a read
@@ -298,13 +309,16 @@ class Reports:
         self, experiment_id: int, method: str = "sequential", segment: str | None = None
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """What the results page shows: `results`, and the primary metric's `timeseries` (None
-        without metrics). Without a segment both come from one pass over the lake: the last
-        day's cumulative counts are the whole experiment's."""
-        if segment:
+        without metrics). Without a segment and without a kept `VisitorState` of the experiment,
+        both come from one pass over the lake: the last day's cumulative counts are the whole
+        experiment's, and that pass keeps the state; with one, the results are brought up to
+        date from it, and the timeseries is kept and counted again as `_daily` says, so it may
+        be of an older snapshot (its ``freshness`` says which)."""
+        spec, arms, level = self.experiment(experiment_id)
+        if segment or self.states.get(spec) is not None:
             doc = self.results(experiment_id, method, segment)
             series = self.timeseries(experiment_id, method, 0) if doc["metrics"] else None
             return doc, series
-        spec, arms, level = self.experiment(experiment_id)
         counted = self._daily(spec)
         doc = self._document(spec, arms, level, counted, _last_day(spec, counted), method, None)
         if not doc["metrics"]:
