@@ -15,7 +15,10 @@ times in the same round:
 * keeping the new state as a server does (`liftlog.api.visitor_states.States.put`: written to
   its file and read back memory-mapped), which a server does after answering.
 
-Each round checks that the updated counts equal those from scratch (float sums to 1e-9).
+Each round checks that the updated counts equal those from scratch (float sums to 1e-9), and
+reports the process's peak RSS during the update alone (``VmHWM``, reset before it through
+``/proc/self/clear_refs``: what the process held then, the state included, plus what the update
+added).
 """
 
 from __future__ import annotations
@@ -100,6 +103,18 @@ def from_scratch(lake: Path) -> tuple[float, Counts]:
     return time.perf_counter() - start, counts
 
 
+def peak_rss_reset() -> None:
+    """Start this process's peak RSS (``VmHWM``) again from what it holds now (Linux)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def updated(lake: Path, state: VisitorState) -> tuple[float, VisitorState]:
     start = time.perf_counter()
     con, seen = open_lake(lake)
@@ -150,14 +165,17 @@ def main() -> None:
               f"{state.visitors:,} visitors")  # fmt: skip
         states = States(work / "states")
         print(f"{'round':<6}{'events':>12}{'baseline s':>12}{'scratch s':>11}{'updated s':>11}"
-              f"{'/baseline':>11}{'/scratch':>10}{'equal':>7}{'kept s':>8}")  # fmt: skip
+              f"{'/baseline':>11}{'/scratch':>10}{'equal':>7}{'kept s':>8}"
+              f"{'update peak MiB':>17}")  # fmt: skip
         total = args.events
         for r in range(args.rounds):
             append(lake, args.visitors, args.append, r)
             total += args.append
             base = baseline(lake)
             scratch, expected = from_scratch(lake)
+            peak_rss_reset()
             took, state = updated(lake, state)
+            update_peak = peak_rss_mib()
             ok = same(state.counts(), expected)
             start = time.perf_counter()
             states.put(state)
@@ -165,7 +183,7 @@ def main() -> None:
             print(
                 f"{r + 1:<6}{total:>12,}{base:>12.2f}{scratch:>11.2f}{took:>11.3f}"
                 f"{took / base:>11.2f}{took / scratch:>10.3f}{'yes' if ok else 'NO':>7}"
-                f"{kept:>8.2f}"
+                f"{kept:>8.2f}{update_peak:>17,.0f}"
             )
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS {peak:,.0f} MiB")

@@ -310,3 +310,20 @@ def test_the_daily_pass_makes_the_same_state(tmp_path: Path) -> None:
     build_lake(tmp_path, *traffic.batch(30))
     updated = _updated(settings, state)
     assert updated is not None and updated.counts() == _from_scratch(settings, WINDOWED)[None]
+
+
+def test_a_state_older_than_the_files_the_lake_keeps_asks_for_a_counting_from_scratch(
+    tmp_path: Path,
+) -> None:
+    """Compaction replaces files; once a vacuum deleted the ones a state's snapshot read, that
+    state can't be brought up to date (as after Delta's 7-day retention)."""
+    traffic = Traffic(18)
+    settings = build_lake(tmp_path, *traffic.batch(40))
+    build_lake(tmp_path, *traffic.batch(40))
+    state = _state(settings, SPEC)
+    build_lake(tmp_path, *traffic.batch(20))
+    for name in ("decisions", "conversions"):
+        table = DeltaTable(str(settings.lake_dir / name))
+        table.optimize.compact()
+        table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    assert _updated(settings, state) is None

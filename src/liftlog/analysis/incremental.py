@@ -13,8 +13,8 @@ revenue and value. `update` brings it to a newer snapshot of the lake:
    does not; the files it replaced stay on disk for Delta's retention (7 days), which is how long
    a state can be brought up to date.
 2. New exposures are merged per visitor. Every aggregate of an exposure is idempotent (the
-   earliest one's time and variation, whether several variations were seen), so a duplicate of
-   an exposure changes nothing.
+   earliest one's time and variation, whether several variations were seen, and with a
+   breakdown the earliest segment value), so a duplicate of an exposure changes nothing.
 3. A visitor who is new, or whose first exposure is now earlier (a late decision), is *touched*:
    their conversions are counted again from the whole snapshot, limited by timestamp to those at
    or after the earliest first exposure among them (Parquet statistics skip the older files).
