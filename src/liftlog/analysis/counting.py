@@ -600,33 +600,38 @@ def counts_of_visitors(
     group = p.segment * width + p.variation  # per visitor: (segment, variation)
     visitors = _tally(group, size)
     several = _tally(group[p.multiple], size)
-    conversions_of, revenue_of, values_of = sums.conversions, sums.revenue, sums.value
+    # Per metric event: its columns, and per group its converters, conversions, revenue and value.
+    columns_of: dict[int, tuple[Ints, npt.NDArray[Any], Floats]] = {}
     by_event: dict[int, tuple[list[int], list[Number], list[Number], list[Number]]] = {}
     rows: list[dict[int, tuple[Number, ...]]] = []
     for metric, j in zip(spec.metrics, _event_of_metric(spec), strict=True):
-        conversions = np.ascontiguousarray(conversions_of[:, j], dtype=np.int64)
-        revenue = np.ascontiguousarray(revenue_of[:, j])
-        value = np.ascontiguousarray(values_of[:, j], dtype=np.float64)
         if j not in by_event:
+            columns_of[j] = (
+                np.ascontiguousarray(sums.conversions[:, j], dtype=np.int64),
+                np.ascontiguousarray(sums.revenue[:, j]),
+                np.ascontiguousarray(sums.value[:, j], dtype=np.float64),
+            )
+            conversions, revenue, value = columns_of[j]
             by_event[j] = (
                 _tally(group[conversions > 0], size),
                 _sums(group, conversions, size),
                 _sums(group, revenue, size),
                 _sums(group, value, size),
             )
-        y: npt.NDArray[Any]
+        conversions, revenue, value = columns_of[j]
+        converters, total, revenue_sum, value_sum = by_event[j]
+        # The sum of the per-visitor values, of their squares, and how many are not 0; what the
+        # event's sums already say is not summed again (a converter's `unique` value is 1, so
+        # its square too; a visitor's `count` is not 0 exactly when they converted).
+        moments: tuple[Sequence[Number], Sequence[Number], Sequence[Number]]
         if metric.aggregator is Aggregator.UNIQUE:
-            y = (conversions > 0).astype(np.int64)
+            moments = (converters, converters, converters)
         elif metric.aggregator is Aggregator.COUNT:
-            y = conversions
+            moments = (total, _sums(group, _squares(conversions), size), converters)
         else:
-            y = revenue if metric.field == "revenue" else value
-        columns = (
-            _sums(group, y, size),
-            _sums(group, _squares(y), size),
-            _tally(group[y != 0], size),
-            *by_event[j],
-        )
+            y, y_sum = (revenue, revenue_sum) if metric.field == "revenue" else (value, value_sum)
+            moments = (y_sum, _sums(group, _squares(y), size), _tally(group[y != 0], size))
+        columns = (*moments, *by_event[j])
         rows.append({g: tuple(c[g] for c in columns) for g in range(size)})
 
     out: dict[SegmentValue, Counts] = {}

@@ -262,11 +262,11 @@ def update(
     )
     if new_decisions is None or new_conversions is None:
         return None
+    if not new_decisions and not new_conversions:
+        return dataclasses.replace(state, table_ids=table_ids, versions=versions)
     old_conversions = _files_of(conversions_dir, state.versions[_CONVERSIONS])
     if not all(Path(f).exists() for f in (*new_decisions, *new_conversions, *old_conversions)):
         return None  # vacuumed: the files of that snapshot are gone
-    if not new_decisions and not new_conversions:
-        return dataclasses.replace(state, table_ids=table_ids, versions=versions)
     _view(con, "new_decisions", new_decisions, "decisions")
     _view(con, "new_conversions", new_conversions, "conversions")
     _view(con, "old_conversions", old_conversions, "conversions")
@@ -274,6 +274,9 @@ def update(
 
 
 class _Update:
+    """One `update` of a state whose new files are the views ``new_decisions`` and
+    ``new_conversions`` on ``con``, beside ``old_conversions`` (the state's snapshot)."""
+
     def __init__(
         self,
         con: duckdb.DuckDBPyConnection,
