@@ -564,13 +564,14 @@ def count_segments(
 
 @dataclass(slots=True)
 class VisitorSums:
-    """Per assigned visitor (by ``vid``) and metric event (in `_events` order): the conversions
-    that count, their revenue and their value, as ``(visitors, events)`` arrays."""
+    """Per metric event (in `_events` order) and assigned visitor (by ``vid``): the conversions
+    that count, their revenue and their value; one array over the visitors per event, each
+    contiguous, so that reading an event's column copies nothing."""
 
-    conversions: Ints
+    conversions: list[Ints]
     #: int64, or Python ints where int64 could overflow (see `_IntSums`).
-    revenue: npt.NDArray[Any]
-    value: Floats
+    revenue: list[npt.NDArray[Any]]
+    value: list[Floats]
 
 
 def visitor_sums(spec: CountingSpec, p: Prepared, hits: Iterable[Hits]) -> VisitorSums:
@@ -581,14 +582,23 @@ def visitor_sums(spec: CountingSpec, p: Prepared, hits: Iterable[Hits]) -> Visit
     revenue_sums = _IntSums(bins)
     values_of = np.zeros(bins, np.float64)
     for batch in hits:
-        key = batch.vid * events + batch.event
+        key = batch.event * p.visitors + batch.vid
         np.add.at(conversions_of, key, 1)
         revenue_sums.add(key, batch.revenue)
         np.add.at(values_of, key, batch.value)
-    shape = (p.visitors, events)
-    return VisitorSums(
-        conversions_of.reshape(shape), revenue_sums.sums.reshape(shape), values_of.reshape(shape)
-    )
+    return _sums_of_bins(spec, p, conversions_of, revenue_sums.sums, values_of)
+
+
+def _sums_of_bins(
+    spec: CountingSpec, p: Prepared, conversions: Ints, revenue: npt.NDArray[Any], value: Floats
+) -> VisitorSums:
+    """`VisitorSums` of arrays over bins ``event * visitors + vid``, cut per event."""
+
+    def per_event(array: npt.NDArray[Any]) -> list[npt.NDArray[Any]]:
+        n = p.visitors
+        return [array[j * n : (j + 1) * n] for j in range(len(_events(spec)))]
+
+    return VisitorSums(per_event(conversions), per_event(revenue), per_event(value))
 
 
 def counts_of_visitors(
@@ -606,11 +616,7 @@ def counts_of_visitors(
     rows: list[dict[int, tuple[Number, ...]]] = []
     for metric, j in zip(spec.metrics, _event_of_metric(spec), strict=True):
         if j not in by_event:
-            columns_of[j] = (
-                np.ascontiguousarray(sums.conversions[:, j], dtype=np.int64),
-                np.ascontiguousarray(sums.revenue[:, j]),
-                np.ascontiguousarray(sums.value[:, j], dtype=np.float64),
-            )
+            columns_of[j] = (sums.conversions[j], sums.revenue[j], sums.value[j])
             conversions, revenue, value = columns_of[j]
             by_event[j] = (
                 _tally(group[conversions > 0], size),
@@ -888,14 +894,12 @@ def _sums_of_cells(spec: CountingSpec, p: Prepared, cells: _Cells) -> VisitorSum
     """Per visitor and metric event, the sums of their cells over all days."""
     events = len(_events(spec))
     bins = p.visitors * events
-    of_visitor_event = cells.key >> _DAY_BITS  # vid * events + event
+    vid_event = cells.key >> _DAY_BITS  # vid * events + event
+    of_bin = (vid_event % events) * p.visitors + vid_event // events
     conversions = np.zeros(bins, np.int64)
-    np.add.at(conversions, of_visitor_event, cells.conversions)
+    np.add.at(conversions, of_bin, cells.conversions)
     revenue = _IntSums(bins)
-    revenue.add(of_visitor_event, cells.revenue)
+    revenue.add(of_bin, cells.revenue)
     value = np.zeros(bins, np.float64)
-    np.add.at(value, of_visitor_event, cells.value)
-    shape = (p.visitors, events)
-    return VisitorSums(
-        conversions.reshape(shape), revenue.sums.reshape(shape), value.reshape(shape)
-    )
+    np.add.at(value, of_bin, cells.value)
+    return _sums_of_bins(spec, p, conversions, revenue.sums, value)

@@ -49,7 +49,6 @@ from liftlog.analysis.counting import (
     Prepared,
     VisitorSums,
     _column,
-    _events,
     _hits,
     _matches,
     bounds,
@@ -103,8 +102,8 @@ class VisitorState:
 
     @property
     def nbytes(self) -> int:
-        arrays = [self.variation, self.first_ts, self.multiple, self.sums.conversions,
-                  self.sums.revenue, self.sums.value]  # fmt: skip
+        arrays = [self.variation, self.first_ts, self.multiple, *self.sums.conversions,
+                  *self.sums.revenue, *self.sums.value]  # fmt: skip
         if self.segment_ts is not None:
             arrays.append(self.segment_ts)
         strings = int(self.visitor_id.nbytes)
@@ -342,14 +341,17 @@ class _Update:
             segment_value = values.take(pa.array(take))
         touched = np.concatenate([vid[earlier], np.arange(state.visitors, total, dtype=np.int64)])
 
-        events = len(_events(spec))
-        conversions = np.concatenate([state.sums.conversions, np.zeros((added, events), np.int64)])
-        revenue = np.concatenate(
-            [state.sums.revenue, np.zeros((added, events), state.sums.revenue.dtype)]
-        )
-        value = np.concatenate([state.sums.value, np.zeros((added, events), np.float64)])
-        # The touched visitors are counted again from the whole snapshot.
-        conversions[touched], revenue[touched], value[touched] = 0, 0, 0.0
+        # Per event, the state's sums with room for the new visitors; the touched visitors'
+        # are counted again from the whole snapshot.
+        conversions: list[Ints] = []
+        revenue: list[npt.NDArray[Any]] = []
+        value: list[npt.NDArray[np.float64]] = []
+        old_sums = state.sums
+        for c, r, v in zip(old_sums.conversions, old_sums.revenue, old_sums.value, strict=True):
+            conversions.append(np.concatenate([c, np.zeros(added, np.int64)]))
+            revenue.append(np.concatenate([r, np.zeros(added, r.dtype)]))
+            value.append(np.concatenate([v, np.zeros(added, np.float64)]))
+            conversions[-1][touched], revenue[-1][touched], value[-1][touched] = 0, 0, 0.0
         mark = np.zeros(total, np.bool_)
         mark[touched] = True
         con.register(
@@ -360,12 +362,15 @@ class _Update:
         hits = [self._touched_hits(first_ts[touched]), self._new_hits()]
         con.unregister("visitors")
         for table in hits:
-            if table.num_rows:
-                batch = _hits(spec, table, None)
-                cell = (batch.vid, batch.event)
-                np.add.at(conversions, cell, 1)
-                revenue = _add_exactly(revenue, cell, batch.revenue)
-                np.add.at(value, cell, batch.value)
+            if not table.num_rows:
+                continue
+            batch = _hits(spec, table, None)
+            for j in range(len(conversions)):
+                of_event = batch.event == j
+                vid_j = batch.vid[of_event]
+                np.add.at(conversions[j], vid_j, 1)
+                revenue[j] = _add_exactly(revenue[j], vid_j, batch.revenue[of_event])
+                np.add.at(value[j], vid_j, batch.value[of_event])
         return VisitorState(
             spec=spec,
             segment=state.segment,
@@ -442,17 +447,17 @@ def _strings(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     return column.cast(pa.string())
 
 
-def _add_exactly(sums: npt.NDArray[Any], cell: tuple[Ints, Ints], values: Ints) -> npt.NDArray[Any]:
-    """``values`` added to the integer ``sums`` at ``cell``, in place, or in a copy of Python
+def _add_exactly(sums: npt.NDArray[Any], at: Ints, values: Ints) -> npt.NDArray[Any]:
+    """``values`` added to the integer ``sums`` at ``at``, in place, or in a copy of Python
     ints where int64 could overflow."""
     if sums.dtype != object:
         bound = max(abs(int(sums.min(initial=0))), abs(int(sums.max(initial=0))))
         bound += max(abs(int(values.min(initial=0))), abs(int(values.max(initial=0)))) * len(values)
         if bound < 2**63:
-            np.add.at(sums, cell, values)
+            np.add.at(sums, at, values)
             return sums
         sums = sums.astype(object)
-    np.add.at(sums, cell, values.astype(object))
+    np.add.at(sums, at, values.astype(object))
     return sums
 
 

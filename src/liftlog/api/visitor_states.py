@@ -86,7 +86,7 @@ class States:
         """Keep ``state``; without ``wait``, write its file on this object's writer thread
         (one file at a time, in order) while it is kept in memory already: a request need not
         wait for it (about 2 s for 10M visitors)."""
-        if self.directory is None or state.sums.revenue.dtype == object:
+        if self.directory is None or any(r.dtype == object for r in state.sums.revenue):
             self._remember(state)  # no file for integers past int64: kept in memory only
         elif wait:
             self._remember(self._written(state))
@@ -139,7 +139,7 @@ _SUFFIX = ".arrow"
 
 
 def _write_state(directory: Path, state: VisitorState) -> None:
-    if state.sums.conversions.shape[1] == 0:  # no metrics: nothing worth a file
+    if not state.sums.conversions:  # no metrics: nothing worth a file
         return
     stem, text = _state_name((state.spec, state.segment))
     header = {"key": text, "table_ids": list(state.table_ids), "versions": list(state.versions)}
@@ -152,12 +152,9 @@ def _write_state(directory: Path, state: VisitorState) -> None:
     if state.segment_value is not None and state.segment_ts is not None:
         columns["segment_value"] = state.segment_value
         columns["segment_ts"] = state.segment_ts
-    # Per visitor, a list of one number per metric event: the (visitors, events) array as is.
-    for name in ("conversions", "revenue", "value"):
-        array = np.ascontiguousarray(getattr(state.sums, name))
-        columns[name] = pa.FixedSizeListArray.from_arrays(
-            pa.array(array.reshape(-1)), max(1, array.shape[1])
-        )
+    for name in ("conversions", "revenue", "value"):  # a column per metric event
+        for j, array in enumerate(getattr(state.sums, name)):
+            columns[f"{name}_{j}"] = array
     table = pa.table(columns).replace_schema_metadata({"liftlog": json.dumps(header)})
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{stem}{_SUFFIX}"
@@ -188,12 +185,10 @@ def _read_state(
         if newer_than is not None and not _newer(versions, newer_than):
             return None
         table = reader.read_all()
-        shape = (table.num_rows, len(_events(spec)))
+        events = len(_events(spec))
 
         def sums(name: str, dtype: Any) -> Any:
-            lists = table.column(name).combine_chunks()
-            flat = lists.flatten()  # the values of the rows, offset included
-            return _column(pa.table({name: flat}), name, dtype).reshape(shape)
+            return [_column(table, f"{name}_{j}", dtype) for j in range(events)]
 
         return VisitorState(
             spec=spec,
