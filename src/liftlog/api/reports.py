@@ -270,11 +270,17 @@ class Reports:
 
         With a `VisitorState` of the experiment kept, its counts brought up to date instead
         (`_whole`): that takes a fraction of a counting, and the page takes its results from
-        there too."""
-        if self.states.get(spec) is not None:
-            return self._whole(spec)
+        there too; unless the whole experiment's counts that may answer are older than the daily
+        ones, which then answer."""
         current = versions(self.settings.lake_dir)
         daily_key, whole_key = ("daily", spec), ("segments", spec, None)
+        if self.states.get(spec) is not None:
+            counted, counts = self._whole(spec)
+            self.cache.load(daily_key, _SHAPES["daily"])
+            daily = self.cache.peek(daily_key, current, while_recounted=True)
+            if daily is not None and daily.counted_at_ms > counted.counted_at_ms:
+                return daily, _last_day(spec, daily)
+            return counted, counts
         for on_disk in (False, True):  # memory first: a file costs a read
             for key, whole_of in ((daily_key, _last_day), (whole_key, _unsegmented)):
                 if on_disk:
