@@ -289,18 +289,26 @@ class _Update:
     def run(self) -> VisitorState:
         state, spec = self.state, self.spec
         con = self.con
+        # The known visitors that the new events are of: the one pass over all of them.
         con.register(
             "known",
             pa.table({"vid": np.arange(state.visitors, dtype=np.int64),
                       "visitor_id": state.visitor_id}),
         )  # fmt: skip
+        met = con.sql("""
+            SELECT k.vid, k.visitor_id FROM known k
+            SEMI JOIN (SELECT visitor_id FROM new_decisions
+                       UNION SELECT visitor_id FROM new_conversions) n USING (visitor_id)
+        """).to_arrow_table()
+        con.unregister("known")
+        con.register("met", met)
         exposed = con.sql(f"""
             SELECT k.vid, f.visitor_id, f.variation_index, f.first_ts, f.lowest, f.highest,
                    f.segment, coalesce(f.segment_ts, {NO_SEGMENT}) AS segment_ts
             FROM ({first_exposures_sql(spec, state.segment, "new_decisions", "new_conversions")}) f
-            LEFT JOIN known k USING (visitor_id)
+            LEFT JOIN met k USING (visitor_id)
         """).to_arrow_table()
-        con.unregister("known")
+        con.unregister("met")
         old = exposed.filter(exposed.column("vid").is_valid())
         new = exposed.filter(exposed.column("vid").is_null())
 
@@ -354,10 +362,15 @@ class _Update:
             conversions[-1][touched], revenue[-1][touched], value[-1][touched] = 0, 0, 0.0
         mark = np.zeros(total, np.bool_)
         mark[touched] = True
+        # The visitors the new events are of (the others' counts stay as they are).
+        of_events = np.concatenate(
+            [_column(met, "vid", np.int64), np.arange(state.visitors, total, dtype=np.int64)]
+        )
+        ids = pa.concat_arrays([_strings(met.column("visitor_id")), visitor_id[state.visitors :]])
         con.register(
             "visitors",
-            pa.table({"vid": np.arange(total, dtype=np.int64), "visitor_id": visitor_id,
-                      "first_ts": first_ts, "touched": mark}),
+            pa.table({"vid": of_events, "visitor_id": ids, "first_ts": first_ts[of_events],
+                      "touched": mark[of_events]}),
         )  # fmt: skip
         hits = [self._touched_hits(first_ts[touched]), self._new_hits()]
         con.unregister("visitors")
