@@ -42,7 +42,7 @@ from liftlog.analysis.sources import open_lake, table_ids
 from liftlog.api.visitor_states import States
 from liftlog.lake.schema import SCHEMAS
 from liftlog.report import Arm, build_results
-from results import T0, Ids, baseline, build, spec
+from results import EVENTS, T0, Ids, baseline, build, spec
 
 DAY = 86_400_000
 
@@ -72,8 +72,7 @@ def append(lake: Path, visitors: int, events: int, round_: int) -> None:
                make_timestamp(({t0} + {new} + j) * 1000) AS timestamp,
                {t0} + {new} + j AS timestamp_raw, make_timestamp({t0} * 1000) AS process_timestamp,
                'v' || (hash(j, {round_}) % ({first} + {new})) AS visitor_id,
-               (['purchase', 'signup', 'add_to_cart', 'view_item', 'share'])[1 + j % 5]
-                   AS event_name,
+               (['{"', '".join(EVENTS)}'])[1 + j % 5] AS event_name,
                (['{"', '".join(ids.events)}'])[1 + j % 5] AS entity_id,
                CASE WHEN j % 5 = 0 THEN 100 + j % 5000 END :: BIGINT AS revenue,
                CASE WHEN j % 5 = 1 THEN (j % 100) / 10.0 END :: DOUBLE AS value,
