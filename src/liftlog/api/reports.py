@@ -137,7 +137,11 @@ _SHAPES = {
 
 class Reports:
     def __init__(
-        self, settings: Settings, catalog: Callable[[], Catalog], cache: CountCache | None = None
+        self,
+        settings: Settings,
+        catalog: Callable[[], Catalog],
+        cache: CountCache | None = None,
+        states: States | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
@@ -146,8 +150,9 @@ class Reports:
             factor=settings.results_reuse_factor,
             files=CountFiles(settings.counts_dir, lambda: table_ids(lake)),
         )
-        #: Per-visitor counts of the whole experiment, brought up to date as events are loaded.
-        self.states = States(settings.counts_dir / "states")
+        #: Per-visitor counts of each experiment (and breakdown asked for), brought up to date
+        #: as events are loaded.
+        self.states = states or States(settings.counts_dir / "states")
 
     def _count(
         self,
@@ -278,7 +283,11 @@ class Reports:
             counted, counts = self._whole(spec)
             self.cache.load(daily_key, _SHAPES["daily"])
             daily = self.cache.peek(daily_key, current, while_recounted=True)
-            if daily is not None and daily.counted_at_ms > counted.counted_at_ms:
+            if (
+                daily is not None
+                and daily.versions != counted.versions
+                and daily.counted_at_ms > counted.counted_at_ms
+            ):
                 return daily, _last_day(spec, daily)
             return counted, counts
         for on_disk in (False, True):  # memory first: a file costs a read
