@@ -32,17 +32,14 @@ import time
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
-from deltalake import write_deltalake
 
 from liftlog.analysis.counting import count
 from liftlog.analysis.counts import Counts
 from liftlog.analysis.incremental import VisitorState, count_state, update
 from liftlog.analysis.sources import open_lake, table_ids
 from liftlog.api.visitor_states import States
-from liftlog.lake.schema import SCHEMAS
 from liftlog.report import Arm, build_results
-from results import EVENTS, T0, Ids, baseline, build, spec
+from results import EVENTS, T0, Ids, baseline, build, spec, write
 
 DAY = 86_400_000
 
@@ -82,11 +79,7 @@ def append(lake: Path, visitors: int, events: int, round_: int) -> None:
     """
     con = duckdb.connect()
     for name, sql in (("decisions", decisions), ("conversions", conversions)):
-        table = con.sql(sql).to_arrow_table()
-        missing = [f for f in SCHEMAS[name] if f.name not in table.column_names]
-        for field in missing:
-            table = table.append_column(field, pa.nulls(len(table), field.type))
-        write_deltalake(str(lake / name), table.select(SCHEMAS[name].names), mode="append")
+        write(con, lake, name, sql, "append")
 
 
 def statistics(counts: Counts) -> None:

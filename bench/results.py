@@ -23,6 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import duckdb
 from deltalake import write_deltalake
@@ -111,17 +112,29 @@ def build(lake: Path, visitors: int, events: int, ids: Ids = Ids(), t0: int = T0
         FROM base
     """
     for name, sql in (("decisions", decisions_sql), ("conversions", conversions_sql)):
-        schema = SCHEMAS[name]
-        present = duckdb.sql(f"DESCRIBE ({sql} LIMIT 0)", connection=con).fetchall()
-        have = {row[0] for row in present}
-        fill = ", ".join(
-            f"CAST(NULL AS {_duck_type(str(f.type))}) AS {f.name}"
-            for f in schema
-            if f.name not in have
-        )
-        full = f"SELECT *, {fill} FROM ({sql})" if fill else sql
-        reader = con.sql(full).to_arrow_reader(1_000_000)
-        write_deltalake(str(lake / name), reader, mode="overwrite", schema_mode="overwrite")
+        write(con, lake, name, sql, "overwrite")
+
+
+def write(
+    con: duckdb.DuckDBPyConnection,
+    lake: Path,
+    name: str,
+    sql: str,
+    mode: Literal["overwrite", "append"],
+) -> None:
+    """The rows of ``sql`` into the lake's table ``name`` (the columns it lacks as nulls)."""
+    schema = SCHEMAS[name]
+    present = duckdb.sql(f"DESCRIBE ({sql} LIMIT 0)", connection=con).fetchall()
+    have = {row[0] for row in present}
+    fill = ", ".join(
+        f"CAST(NULL AS {_duck_type(str(f.type))}) AS {f.name}" for f in schema if f.name not in have
+    )
+    full = f"SELECT *, {fill} FROM ({sql})" if fill else sql
+    reader = con.sql(full).to_arrow_reader(1_000_000)
+    if mode == "overwrite":
+        write_deltalake(str(lake / name), reader, mode=mode, schema_mode="overwrite")
+    else:
+        write_deltalake(str(lake / name), reader, mode=mode)
 
 
 def spec() -> CountingSpec:

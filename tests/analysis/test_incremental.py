@@ -209,9 +209,10 @@ def test_states_keep_the_most_recently_used_within_their_size(tmp_path: Path) ->
     settings = build_lake(tmp_path, *Traffic(12).batch(50))
     one, two = _state(settings, SPEC), _state(settings, WINDOWED)
     states = States(max_bytes=one.nbytes + two.nbytes)
+    assert not states.has(SPEC)
     states.put(one)
     states.put(two)
-    assert states.get(SPEC) is one and states.get(WINDOWED) is two
+    assert states.has(SPEC) and states.get(SPEC) is one and states.get(WINDOWED) is two
     states.max_bytes = max(one.nbytes, two.nbytes)
     states.put(one)  # the most recently used stays, the other goes
     assert states.get(SPEC) is one and states.get(WINDOWED) is None
@@ -230,6 +231,7 @@ def test_states_in_files_are_shared_and_brought_up_to_date(tmp_path: Path) -> No
     state = _state(settings, SPEC)
     first.put(state)
     assert len(list(directory.glob("*.arrow"))) == 1
+    assert second.has(SPEC) and not second.has(WINDOWED) and not second.has(SPEC, "country")
     read = second.get(SPEC)
     assert read is not None and read is not state
     assert read.versions == state.versions and read.counts() == state.counts()

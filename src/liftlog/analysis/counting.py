@@ -201,15 +201,7 @@ def _hits_sql(spec: CountingSpec, bits: int) -> str:
     Numbers only, except for rows whose key hash is in ``repeated``: those carry their key, to be
     de-duplicated on it (``dup``).
     """
-    matches = _matches(spec, "c.")
-    window = ""
-    if spec.attribution_window_ms is not None:
-        window = f"AND c.timestamp_raw <= a.first_ts + {int(spec.attribution_window_ms)}"
-    # A conversion belongs to a metric by its entity_id (the event id) or, for legacy calls and
-    # hand-written clients, by its key: bit j of ``mask`` says it is one of metric event j.
-    if len(matches) > 62:
-        raise ValueError("more than 62 distinct metric events in one experiment")
-    mask = " | ".join(f"(coalesce({m}, false)::BIGINT << {j})" for j, m in enumerate(matches))
+    mask, counts = hit_sql(spec, "c", "a")
     return f"""
         SELECT x.vid, x.ts, x.revenue, x.value, x.mask, x.h,
                r.h IS NOT NULL AS dup,
@@ -217,14 +209,33 @@ def _hits_sql(spec: CountingSpec, bits: int) -> str:
                CASE WHEN r.h IS NOT NULL THEN x.uuid END AS uuid
         FROM (
             SELECT a.vid, c.timestamp_raw AS ts, coalesce(c.revenue, 0) AS revenue,
-                   coalesce(c.value, 0.0) AS value, ({mask})::BIGINT AS mask,
+                   coalesce(c.value, 0.0) AS value, {mask} AS mask,
                    {_key_hash(bits, "c.")} AS h, c.entity_id, c.uuid
             FROM conversions c JOIN assigned a ON a.visitor_id = c.visitor_id
-            WHERE c.timestamp IS NOT NULL AND ({" OR ".join(matches)})
-              AND {bounds("c.timestamp_raw", spec.intervals)}
-              AND c.timestamp_raw >= a.first_ts {window}
+            WHERE {counts}
         ) x LEFT JOIN repeated r ON r.h = x.h
     """
+
+
+def hit_sql(spec: CountingSpec, conversion: str, visitor: str) -> tuple[str, str]:
+    """SQL for the bit mask of the metric events a conversion (alias ``conversion``) is one of,
+    and the condition for it to count for a visitor (alias ``visitor``, with ``first_ts``):
+    a metric event, inside the running bounds, at or after the first exposure and inside the
+    attribution window."""
+    c, v = conversion, visitor
+    matches = _matches(spec, f"{c}.")
+    # A conversion belongs to a metric by its entity_id (the event id) or, for legacy calls and
+    # hand-written clients, by its key: bit j of the mask says it is one of metric event j.
+    if len(matches) > 62:
+        raise ValueError("more than 62 distinct metric events in one experiment")
+    mask = " | ".join(f"(coalesce({m}, false)::BIGINT << {j})" for j, m in enumerate(matches))
+    window = ""
+    if spec.attribution_window_ms is not None:
+        window = f"AND {c}.timestamp_raw <= {v}.first_ts + {int(spec.attribution_window_ms)}"
+    counts = f"""{c}.timestamp IS NOT NULL AND ({" OR ".join(matches)})
+              AND {bounds(f"{c}.timestamp_raw", spec.intervals)}
+              AND {c}.timestamp_raw >= {v}.first_ts {window}"""
+    return f"({mask})::BIGINT", counts
 
 
 def _first_of_each_key(hits: pa.Table) -> npt.NDArray[np.bool_] | None:
@@ -529,9 +540,10 @@ def count(con: duckdb.DuckDBPyConnection, spec: CountingSpec) -> Counts:
 class _IntSums:
     """Exact running sums of integers by index: int64 while they must fit, Python ints beyond."""
 
-    def __init__(self, size: int) -> None:
-        self.sums: npt.NDArray[Any] = np.zeros(size, np.int64)
-        self.bound = 0.0  # an upper bound of every |partial sum|
+    def __init__(self, size: int, sums: npt.NDArray[Any] | None = None) -> None:
+        """Zeros, or ``sums`` to add to (in place while int64 will do)."""
+        self.sums: npt.NDArray[Any] = np.zeros(size, np.int64) if sums is None else sums
+        self.bound = 0.0 if sums is None else _magnitude(sums)  # bounds every |partial sum|
 
     def add(self, index: Ints, values: npt.NDArray[Any]) -> None:
         self.bound += _magnitude(values) * len(values)

@@ -50,11 +50,11 @@ from liftlog.analysis.counting import (
     VisitorSums,
     _column,
     _hits,
-    _matches,
-    bounds,
+    _IntSums,
     counts_of_visitors,
     daily_counts,
     first_exposures_sql,
+    hit_sql,
     prepare,
     segment_groups,
     stream_hits,
@@ -382,7 +382,9 @@ class _Update:
                 of_event = batch.event == j
                 vid_j = batch.vid[of_event]
                 np.add.at(conversions[j], vid_j, 1)
-                revenue[j] = _add_exactly(revenue[j], vid_j, batch.revenue[of_event])
+                exact = _IntSums(total, revenue[j])
+                exact.add(vid_j, batch.revenue[of_event])
+                revenue[j] = exact.sums
                 np.add.at(value[j], vid_j, batch.value[of_event])
         return VisitorState(
             spec=spec,
@@ -398,50 +400,33 @@ class _Update:
             sums=VisitorSums(conversions, revenue, value),
         )
 
-    def _conditions(self) -> tuple[str, str]:
-        """The mask of metric events a conversion ``c`` is one of, and the conditions for it to
-        count for the visitor ``v`` (first exposure ``v.first_ts``)."""
-        spec = self.spec
-        matches = _matches(spec, "c.")
-        mask = " | ".join(f"(coalesce({m}, false)::BIGINT << {j})" for j, m in enumerate(matches))
-        window = ""
-        if spec.attribution_window_ms is not None:
-            window = f"AND c.timestamp_raw <= v.first_ts + {int(spec.attribution_window_ms)}"
-        where = f"""c.timestamp IS NOT NULL AND ({" OR ".join(matches)})
-            AND {bounds("c.timestamp_raw", spec.intervals)}
-            AND c.timestamp_raw >= v.first_ts {window}"""
-        return mask, where
+    def _one_per_key(self, conversions: str, visitors: str, keys: str = "") -> str:
+        """A query of the conversions of the table ``conversions`` that count for the
+        ``visitors`` (a condition on ``v``), one per de-duplication key (the rows of a key are
+        one event, so any one of them will do), with ``keys`` more of its columns."""
+        mask, counts = hit_sql(self.spec, "c", "v")
+        return f"""
+            SELECT any_value(v.vid) AS vid, {keys} c.timestamp_raw AS ts,
+                   any_value(coalesce(c.revenue, 0)) AS revenue,
+                   any_value(coalesce(c.value, 0.0)) AS value, any_value({mask}) AS mask
+            FROM {conversions} c JOIN visitors v ON v.visitor_id = c.visitor_id
+            WHERE {visitors} AND {counts}
+            GROUP BY c.entity_id, c.uuid, c.timestamp_raw
+        """
 
     def _touched_hits(self, first_ts: Ints) -> pa.Table:
         """Every conversion that counts for a touched visitor, one per key."""
         if len(first_ts) == 0:
             return _no_hits()
-        mask, where = self._conditions()
         # A literal lower bound, so that Parquet statistics skip the files before it.
-        return self.con.sql(f"""
-            SELECT any_value(v.vid) AS vid, c.timestamp_raw AS ts,
-                   any_value(coalesce(c.revenue, 0)) AS revenue,
-                   any_value(coalesce(c.value, 0.0)) AS value,
-                   any_value(({mask})::BIGINT) AS mask
-            FROM conversions c JOIN visitors v ON v.visitor_id = c.visitor_id
-            WHERE v.touched AND c.timestamp_raw >= {int(first_ts.min())} AND {where}
-            GROUP BY c.entity_id, c.uuid, c.timestamp_raw
-        """).to_arrow_table()
+        touched = f"v.touched AND c.timestamp_raw >= {int(first_ts.min())}"
+        return self.con.sql(self._one_per_key("conversions", touched)).to_arrow_table()
 
     def _new_hits(self) -> pa.Table:
         """The new conversions that count for the other visitors, one per key, leaving out
         those whose key was already in the lake."""
-        mask, where = self._conditions()
-        self.con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE new_hits AS
-            SELECT any_value(v.vid) AS vid, c.entity_id, c.uuid, c.timestamp_raw AS ts,
-                   any_value(coalesce(c.revenue, 0)) AS revenue,
-                   any_value(coalesce(c.value, 0.0)) AS value,
-                   any_value(({mask})::BIGINT) AS mask
-            FROM new_conversions c JOIN visitors v ON v.visitor_id = c.visitor_id
-            WHERE NOT v.touched AND {where}
-            GROUP BY c.entity_id, c.uuid, c.timestamp_raw
-        """)
+        query = self._one_per_key("new_conversions", "NOT v.touched", "c.entity_id, c.uuid,")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE new_hits AS {query}")
         [(low, high)] = self.con.execute("SELECT min(ts), max(ts) FROM new_hits").fetchall()
         if low is None:
             return _no_hits()
@@ -458,20 +443,6 @@ def _strings(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     return column.cast(pa.string())
-
-
-def _add_exactly(sums: npt.NDArray[Any], at: Ints, values: Ints) -> npt.NDArray[Any]:
-    """``values`` added to the integer ``sums`` at ``at``, in place, or in a copy of Python
-    ints where int64 could overflow."""
-    if sums.dtype != object:
-        bound = max(abs(int(sums.min(initial=0))), abs(int(sums.max(initial=0))))
-        bound += max(abs(int(values.min(initial=0))), abs(int(values.max(initial=0)))) * len(values)
-        if bound < 2**63:
-            np.add.at(sums, at, values)
-            return sums
-        sums = sums.astype(object)
-    np.add.at(sums, at, values.astype(object))
-    return sums
 
 
 def _no_hits() -> pa.Table:

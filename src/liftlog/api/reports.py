@@ -279,7 +279,7 @@ class Reports:
         ones, which then answer."""
         current = versions(self.settings.lake_dir)
         daily_key, whole_key = ("daily", spec), ("segments", spec, None)
-        if self.states.get(spec) is not None:
+        if self.states.has(spec):
             counted, counts = self._whole(spec)
             self.cache.load(daily_key, _SHAPES["daily"])
             daily = self.cache.peek(daily_key, current, while_recounted=True)
@@ -330,7 +330,7 @@ class Reports:
         date from it, and the timeseries is kept and counted again as `_daily` says, so it may
         be of an older snapshot (its ``freshness`` says which)."""
         spec, arms, level = self.experiment(experiment_id)
-        if segment or self.states.get(spec) is not None:
+        if segment or self.states.has(spec):
             doc = self.results(experiment_id, method, segment)
             series = self.timeseries(experiment_id, method, 0) if doc["metrics"] else None
             return doc, series

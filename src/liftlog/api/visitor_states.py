@@ -82,10 +82,21 @@ class States:
                 return newer
         return state
 
+    def has(self, spec: CountingSpec, segment: str | None = None) -> bool:
+        """Whether a state of the key is kept, in memory or in a file (not read: a file that
+        turns out unreadable makes `get` None)."""
+        key = (spec, segment)
+        with self._lock:
+            if key in self._states:
+                return True
+        if self.directory is None:
+            return False
+        return (self.directory / f"{_state_name(key)[0]}{_SUFFIX}").exists()
+
     def put(self, state: VisitorState, wait: bool = True) -> None:
         """Keep ``state``; without ``wait``, write its file on this object's writer thread
         (one file at a time, in order) while it is kept in memory already: a request need not
-        wait for it (about 2 s for 10M visitors)."""
+        wait for it (1.8–4.4 s measured for 10M visitors)."""
         if self.directory is None or any(r.dtype == object for r in state.sums.revenue):
             self._remember(state)  # no file for integers past int64: kept in memory only
         elif wait:
@@ -155,7 +166,9 @@ def _write_state(directory: Path, state: VisitorState) -> None:
     for name in ("conversions", "revenue", "value"):  # a column per metric event
         for j, array in enumerate(getattr(state.sums, name)):
             columns[f"{name}_{j}"] = array
-    table = pa.table(columns).replace_schema_metadata({"liftlog": json.dumps(header)})
+    # One record batch, so that a read takes every column as it is, without copying.
+    table = pa.table(columns).combine_chunks()
+    table = table.replace_schema_metadata({"liftlog": json.dumps(header)})
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{stem}{_SUFFIX}"
     tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
