@@ -622,21 +622,18 @@ def counts_of_visitors(
     group = p.segment * width + p.variation  # per visitor: (segment, variation)
     visitors = _tally(group, size)
     several = _tally(group[p.multiple], size)
-    # Per metric event: its columns, and per group its converters, conversions, revenue and value.
-    columns_of: dict[int, tuple[Ints, npt.NDArray[Any], Floats]] = {}
+    # Per metric event and group: its converters, conversions, revenue and value.
     by_event: dict[int, tuple[list[int], list[Number], list[Number], list[Number]]] = {}
     rows: list[dict[int, tuple[Number, ...]]] = []
     for metric, j in zip(spec.metrics, _event_of_metric(spec), strict=True):
+        conversions, revenue, value = sums.conversions[j], sums.revenue[j], sums.value[j]
         if j not in by_event:
-            columns_of[j] = (sums.conversions[j], sums.revenue[j], sums.value[j])
-            conversions, revenue, value = columns_of[j]
             by_event[j] = (
                 _tally(group[conversions > 0], size),
                 _sums(group, conversions, size),
                 _sums(group, revenue, size),
                 _sums(group, value, size),
             )
-        conversions, revenue, value = columns_of[j]
         converters, total, revenue_sum, value_sum = by_event[j]
         # The sum of the per-visitor values, of their squares, and how many are not 0; what the
         # event's sums already say is not summed again (a converter's `unique` value is 1, so
