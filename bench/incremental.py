@@ -24,6 +24,7 @@ added).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import resource
 import shutil
@@ -33,23 +34,34 @@ from pathlib import Path
 
 import duckdb
 
-from liftlog.analysis.counting import count
+from liftlog.analysis.counting import count, count_daily
 from liftlog.analysis.counts import Counts
-from liftlog.analysis.incremental import VisitorState, count_state, update
+from liftlog.analysis.incremental import VisitorState, count_state, counted, update
 from liftlog.analysis.sources import open_lake, table_ids
 from liftlog.api.visitor_states import States
 from liftlog.report import Arm, build_results
+from liftlog.rules.counting import Aggregator, CountingSpec, MetricSpec
 from results import EVENTS, T0, Ids, baseline, build, spec, write
 
 DAY = 86_400_000
 
 
-def append(lake: Path, visitors: int, events: int, round_: int) -> None:
-    """``events`` more events at day ``2 + round_`` (a tenth new visitors' decisions)."""
-    ids = Ids()
+def append(
+    lake: Path,
+    visitors: int,
+    events: int,
+    round_: int,
+    ids: Ids | None = None,
+    first: int | None = None,
+) -> None:
+    """``events`` more events of ``ids``' experiment at day ``2 + round_``: a tenth of them
+    decisions of the visitors numbered from ``first`` (by default new ones), the rest
+    conversions of those and the ones before them."""
+    ids = ids or Ids()
     new = max(1, events // 10)
     t0 = T0 + (2 + round_) * DAY
-    first = visitors + round_ * new  # the new visitors' numbers
+    if first is None:
+        first = visitors + round_ * new
     decisions = f"""
         SELECT 'day{round_}' AS date, 'd{round_}-' || i AS uuid,
                make_timestamp(({t0} + i) * 1000) AS timestamp, {t0} + i AS timestamp_raw,
@@ -82,17 +94,68 @@ def append(lake: Path, visitors: int, events: int, round_: int) -> None:
         write(con, lake, name, sql, "append")
 
 
-def statistics(counts: Counts) -> None:
-    arms = [Arm(v, v, 3333) for v in spec().variation_ids]
-    build_results(spec(), arms, counts)
+def statistics(counts: Counts, of: CountingSpec | None = None) -> None:
+    of = of or spec()
+    build_results(of, [Arm(v, v, 3333) for v in of.variation_ids], counts)
 
 
-def from_scratch(lake: Path) -> tuple[float, Counts]:
+def from_scratch(lake: Path, of: CountingSpec | None = None) -> tuple[float, Counts]:
     con, _ = open_lake(lake)
     start = time.perf_counter()
-    counts = count(con, spec())
-    statistics(counts)
+    counts = count(con, of or spec())
+    statistics(counts, of)
     return time.perf_counter() - start, counts
+
+
+def settings_changed(lake: Path, state: VisitorState, latest: int) -> None:
+    """The experiment's settings changed: a metric added on an event none of its metrics had,
+    or the experiment paused after ``latest`` (the lake's last event time). Its state is
+    `derive`d for the new spec, against counting that spec from scratch."""
+    base = spec()
+    added = dataclasses.replace(
+        base, metrics=(*base.metrics, MetricSpec("503", "view_item", Aggregator.COUNT))
+    )
+    paused = dataclasses.replace(base, intervals=((T0, latest + DAY),))
+    ids = tuple(table_ids(lake))
+    for name, of in (("a metric added", added), ("paused", paused)):
+        scratch, expected = from_scratch(lake, of)
+        start = time.perf_counter()
+        con, seen = open_lake(lake)
+        derived, kept = counted(con, lake, of, seen, ids, state)
+        statistics(derived.counts(), of)
+        took = time.perf_counter() - start
+        ok = kept and same(derived.counts(), expected)
+        print(
+            f"{name}: from scratch {scratch:.2f} s, derived from the state {took:.3f} s "
+            f"({took / scratch:.3f}), equal: {'yes' if ok else 'NO'}"
+        )
+
+
+def new_experiment(lake: Path, events: int, rounds: int) -> None:
+    """A second experiment started after every event of the lake, with ``events`` events of
+    visitors the lake already has, appended in one commit: its first counting from scratch
+    (`count` and `count_daily`, which the first view of its page runs) against the baseline
+    over the whole lake."""
+    ids = Ids(experiment="110", campaign="210", variations=("311", "312", "313"))
+    round_ = rounds + 1  # a day after the last round's events
+    started = T0 + (2 + round_) * DAY
+    append(lake, 0, events, round_, ids, first=0)
+    of = dataclasses.replace(
+        spec(), experiment_id=ids.experiment, campaign_id=ids.campaign,
+        variation_ids=ids.variations, intervals=((started, None),),
+    )  # fmt: skip
+    base = baseline(lake)
+    took, counts = from_scratch(lake, of)
+    con, _ = open_lake(lake)
+    start = time.perf_counter()
+    count_daily(con, of)
+    daily = time.perf_counter() - start
+    visitors = sum(counts.visitors.values())
+    print(
+        f"a new experiment, {events:,} events of {visitors:,} visitors after the lake's: "
+        f"baseline {base:.2f} s, first counting {took:.3f} s ({took / base:.3f}), "
+        f"count_daily {daily:.3f} s ({daily / base:.3f})"
+    )
 
 
 def peak_rss_reset() -> None:
@@ -177,6 +240,8 @@ def main() -> None:
                 f"{took / base:>11.2f}{took / scratch:>10.3f}{'yes' if ok else 'NO':>7}"
                 f"{kept:>8.2f}{update_peak:>17,.0f}"
             )
+        settings_changed(lake, state, T0 + (2 + args.rounds) * DAY)
+        new_experiment(lake, args.append, args.rounds)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS {peak:,.0f} MiB")
     finally:

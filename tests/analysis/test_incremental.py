@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from liftlog.analysis.incremental import (
     count_daily_state,
     count_state,
     counted,
+    derive,
     update,
 )
 from liftlog.analysis.sources import open_lake, table_ids
@@ -329,3 +331,107 @@ def test_a_state_older_than_the_files_the_lake_keeps_asks_for_a_counting_from_sc
         table.optimize.compact()
         table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
     assert _updated(settings, state) is None
+
+
+#: SPEC after its metrics changed: an event the state has no sums of, one it has with another
+#: aggregator, one kept as it was; the others dropped.
+NEW_METRICS = replace(
+    SPEC,
+    metrics=(
+        MetricSpec("502", "other", Aggregator.COUNT),
+        MetricSpec("501", "signup", Aggregator.UNIQUE),
+        MetricSpec("500", "purchase", Aggregator.SUM, "revenue"),
+    ),
+)
+#: SPEC paused after every event of the lakes `Traffic` makes (they end at T0 + 14 H).
+PAUSED = replace(SPEC, intervals=((T0, T0 + 10 * H), (T0 + 12 * H, T0 + 15 * H)))
+
+
+@pytest.mark.parametrize("segment", [None, "country"])
+def test_a_state_is_derived_for_other_metrics_and_brought_up_to_date_from_there(
+    tmp_path: Path, segment: str | None
+) -> None:
+    traffic = Traffic(20)
+    settings = build_lake(tmp_path, *traffic.batch(80))
+    lake, ids = settings.lake_dir, tuple(table_ids(settings.lake_dir))
+    state = _state(settings, SPEC, segment)
+    build_lake(tmp_path, *traffic.batch(30))  # loaded before the first request after the change
+    con, seen = open_lake(lake)
+    derived, updated = counted(con, lake, NEW_METRICS, seen, ids, state, segment)
+    assert updated and derived.spec == NEW_METRICS and derived.versions == seen
+    assert derived.by_segment() == _from_scratch(settings, NEW_METRICS, segment)
+    assert any(derived.sums.conversions[0])  # the new event's conversions were counted
+    build_lake(tmp_path, *traffic.batch(30))
+    again = _updated(settings, derived)
+    assert again is not None
+    assert again.by_segment() == _from_scratch(settings, NEW_METRICS, segment)
+
+
+def test_a_paused_experiment_keeps_its_state_when_no_event_is_past_the_pause(
+    tmp_path: Path,
+) -> None:
+    traffic = Traffic(21)
+    settings = build_lake(tmp_path, *traffic.batch(80))
+    lake, ids = settings.lake_dir, tuple(table_ids(settings.lake_dir))
+    state = _state(settings, SPEC)
+    con, seen = open_lake(lake)
+    paused, updated = counted(con, lake, PAUSED, seen, ids, state)
+    assert updated and paused.by_segment() == _from_scratch(settings, PAUSED)
+    # After the pause: a new visitor's decision and an assigned visitor's conversion, which
+    # count for SPEC (still running) and not for PAUSED.
+    assigned = state.visitor_id[0].as_py()
+    build_lake(tmp_path, [
+        decision("after-pause", "301", T0 + 16 * H, "d-after"),
+        conversion(assigned, T0 + 16 * H, "c-after", revenue=5),
+    ], [])  # fmt: skip
+    again = _updated(settings, paused)
+    assert again is not None and again.by_segment() == _from_scratch(settings, PAUSED)
+    assert _from_scratch(settings, PAUSED) != _from_scratch(settings, SPEC)
+    # Resumed later than every event: the state is still good.
+    resumed = replace(PAUSED, intervals=(*PAUSED.intervals, (T0 + 20 * H, None)))
+    con, seen = open_lake(lake)
+    back, updated = counted(con, lake, resumed, seen, ids, again)
+    assert updated and back.by_segment() == _from_scratch(settings, resumed)
+    # Resumed back to the pause's start: the events after it count now, so from scratch.
+    unpaused = replace(PAUSED, intervals=(*PAUSED.intervals, (T0 + 15 * H, None)))
+    recounted, updated = counted(con, lake, unpaused, seen, ids, again)
+    assert not updated and recounted.by_segment() == _from_scratch(settings, unpaused)
+
+
+def test_settings_a_state_cannot_be_derived_for_ask_for_a_counting_from_scratch(
+    tmp_path: Path,
+) -> None:
+    settings = build_lake(tmp_path, *Traffic(22).batch(80))
+    lake, ids = settings.lake_dir, tuple(table_ids(settings.lake_dir))
+    state = _state(settings, SPEC)
+    con, seen = open_lake(lake)
+    no_gap = replace(SPEC, intervals=((T0, None),))  # the lake has events in SPEC's gap
+    for other in (
+        no_gap,
+        replace(SPEC, attribution_window_ms=H),
+        replace(SPEC, variation_ids=("301", "302")),
+        replace(SPEC, experiment_id="101"),
+    ):
+        assert derive(con, state, other) is None, other
+    recounted, updated = counted(con, lake, no_gap, seen, ids, state)
+    assert not updated and recounted.by_segment() == _from_scratch(settings, no_gap)
+
+
+def test_states_find_a_state_of_the_experiment_before_its_settings_changed(
+    tmp_path: Path,
+) -> None:
+    settings = build_lake(tmp_path, *Traffic(23).batch(50))
+    state = _state(settings, SPEC)
+    in_memory = States()
+    in_memory.put(state)
+    assert in_memory.sibling(NEW_METRICS) is state
+    States(tmp_path / "states").put(state)
+    other = States(tmp_path / "states")  # another worker, or the server after a restart
+    found = other.sibling(NEW_METRICS)
+    assert found is not None and found.spec == SPEC and found.versions == state.versions
+    assert found.counts() == state.counts()
+    assert other.sibling(PAUSED) is not None
+    assert other.sibling(SPEC) is None  # a state of the spec itself is `get`'s
+    assert other.sibling(NEW_METRICS, "country") is None
+    assert other.sibling(replace(SPEC, attribution_window_ms=H)) is None
+    assert other.sibling(replace(SPEC, experiment_id="101")) is None

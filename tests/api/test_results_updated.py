@@ -13,7 +13,7 @@ from liftlog.analysis.counting import count
 from liftlog.analysis.sources import connect
 from liftlog.analysis.spec import counting_spec
 from liftlog.catalog.store import Catalog
-from tests.api.conftest import Api
+from tests.api.conftest import Api, created
 from tests.api.worlds import batch, build_world
 
 
@@ -91,3 +91,68 @@ def _first_decision(api: Api, visitor: str) -> int:
         "SELECT min(timestamp_raw) FROM decisions WHERE visitor_id = ?", [visitor]
     ).fetchall()
     return int(ts)
+
+
+def _scratch(api: Api, experiment_id: int) -> dict[str, list[tuple[int, int]]]:
+    """Per variation, the visitors and each metric's (unique conversions, total conversions),
+    counted from scratch with the experiment's settings now."""
+    with Catalog.open(api.database_url) as catalog:
+        spec = counting_spec(catalog, experiment_id)
+    counts = count(connect(api.server.data_dir / "lake"), spec)
+    return {
+        v: [(counts.visitors[v], 0)]
+        + [(m[v].unique_conversions, m[v].total_conversions) for m in counts.metrics]
+        for v in spec.variation_ids
+    }
+
+
+def _served(doc: dict[str, Any]) -> dict[str, list[tuple[int, int]]]:
+    return {
+        v: [(doc["reach"]["variations"][v]["count"], 0)]
+        + [(m["results"][v]["unique_conversions"], m["results"][v]["total_conversions"])
+           for m in doc["metrics"]]
+        for v in doc["reach"]["variations"]
+    }  # fmt: skip
+
+
+def test_results_after_a_metric_is_added_and_after_a_pause_equal_a_counting_from_scratch(
+    api: Api,
+) -> None:
+    world = build_world(api, "Changed", lambda i: i % 3 == 0)
+    experiment = world["experiment"]
+    url = f"/v2/experiments/{experiment['id']}/results"
+    with api.client(api.read) as r:
+        assert r.get(url).status_code == 200  # counted, and its per-visitor state kept
+    with api.client(api.write) as w:
+        share = created(
+            w.post(f"/v2/projects/{world['project_id']}/custom_events", json={"key": "share"})
+        )
+    now = int(time.time() * 1000)
+    with httpx.Client(base_url=api.url) as events:
+        for j, i in enumerate((0, 1, 4, 4, 7)):  # r4 shares twice
+            event = {"entity_id": str(share["id"]), "key": "share",
+                     "timestamp": now + j, "uuid": f"share-{j}"}  # fmt: skip
+            body = batch(f"r{i}", [event])
+            assert events.post("/v1/events", content=json.dumps(body)).status_code == 204
+    api.server.wait_loaded()
+
+    metrics = [
+        *({k: m[k] for k in ("event_id", "aggregator", "field") if m.get(k)}
+          for m in experiment["metrics"]),
+        {"event_id": share["id"], "aggregator": "count"},
+    ]  # fmt: skip
+    with api.client(api.write) as w:
+        w.patch(f"/v2/experiments/{experiment['id']}", json={"metrics": metrics})
+    with api.client(api.read) as r:
+        doc = r.get(url).json()
+    assert len(doc["metrics"]) == 3
+    served = _served(doc)
+    assert served == _scratch(api, experiment["id"])
+    assert sum(v[3][1] for v in served.values()) == 5  # every share counted, r4's twice
+
+    with api.client(api.write) as w:
+        w.patch(f"/v2/experiments/{experiment['id']}", params={"action": "pause"})
+    with api.client(api.read) as r:
+        doc = r.get(url).json()
+    assert doc["running_intervals"][-1]["end"] is not None
+    assert _served(doc) == _scratch(api, experiment["id"])

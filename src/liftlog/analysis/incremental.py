@@ -24,7 +24,11 @@ revenue and value. `update` brings it to a newer snapshot of the lake:
    event, so a duplicate counts, or not, as its first copy did.
 
 The counts are then those of `counts_of_visitors`, as `count` makes them: a property test holds
-both equal on random sequences of appends. The sums of float values may differ in their last
+both equal on random sequences of appends.
+
+After the experiment's settings change, `derive` makes the state of the new settings from the
+old one's, brought up to date first, where it can: metrics added or removed, or running
+intervals that count the same events of the lake so far (a pause or a resumption). The sums of float values may differ in their last
 bits (they are added in another order). Which of two *different* events sharing a key, or two
 first exposures at the same millisecond, wins is arbitrary in both.
 """
@@ -49,6 +53,7 @@ from liftlog.analysis.counting import (
     Prepared,
     VisitorSums,
     _column,
+    _events,
     _hits,
     _IntSums,
     counts_of_visitors,
@@ -135,9 +140,13 @@ def counted(
     segment: str | None = None,
 ) -> tuple[VisitorState, bool]:
     """``state`` brought up to ``con``'s snapshot if it can be, else a counting from scratch
-    (broken down by ``segment``); and whether it was brought up to date."""
-    if state is not None and state.spec == spec and state.segment == segment:
+    (broken down by ``segment``); and whether it was brought up to date. ``state`` may be of
+    another spec of the same experiment (settings changed since): it is brought up to date as
+    it is, then `derive`d."""
+    if state is not None and state.segment == segment:
         new = update(con, lake_dir, state, versions, table_ids)
+        if new is not None and new.spec != spec:
+            new = derive(con, new, spec)
         if new is not None:
             return new, True
     return count_state(con, spec, versions, table_ids, segment), False
@@ -197,6 +206,102 @@ def _state_of(
         multiple=p.multiple,
         sums=sums,
     )
+
+
+def derivable(old: CountingSpec, new: CountingSpec) -> bool:
+    """Whether a state of ``old`` may be `derive`d as one of ``new`` (the running intervals are
+    checked against the lake there): the same experiment, variations and attribution window."""
+    same = ("experiment_id", "campaign_id", "variation_ids", "attribution_window_ms")
+    return all(getattr(old, f) == getattr(new, f) for f in same)
+
+
+def derive(
+    con: duckdb.DuckDBPyConnection, state: VisitorState, spec: CountingSpec
+) -> VisitorState | None:
+    """``state`` (at ``con``'s snapshot) as the state of ``spec``, another spec of the same
+    experiment, or None if only a counting from scratch can say.
+
+    After a change of metrics, the metric events both specs have keep their sums, and those
+    only ``spec`` has are counted for the state's visitors (a read of those events alone);
+    the visitors and their exposures don't depend on metrics. After a change of running
+    intervals (pausing or resuming the experiment), the state is ``spec``'s as it is if both
+    specs agree on every time up to the newest event in the lake: then they count the same
+    events of this snapshot, and `update` applies ``spec``'s intervals to those loaded later.
+    Another attribution window or other variations need a counting from scratch.
+    """
+    old = state.spec
+    if not derivable(old, spec):
+        return None
+    if old.intervals != spec.intervals and not _agree_until(
+        old.intervals, spec.intervals, latest_timestamp(con)
+    ):
+        return None
+    old_events, new_events = _events(old), _events(spec)
+    missing = [e for e in new_events if e not in old_events]
+    conversions: list[Ints] = []
+    revenue: list[npt.NDArray[Any]] = []
+    value: list[npt.NDArray[np.float64]] = []
+    for e in new_events:
+        if e in old_events:
+            j = old_events.index(e)
+            conversions.append(state.sums.conversions[j])
+            revenue.append(state.sums.revenue[j])
+            value.append(state.sums.value[j])
+        else:
+            conversions.append(np.zeros(state.visitors, np.int64))
+            revenue.append(np.zeros(state.visitors, np.int64))
+            value.append(np.zeros(state.visitors, np.float64))
+    if missing and state.visitors:
+        of_missing = tuple(m for m in spec.metrics if (m.event_id, m.event_key) in missing)
+        counted_spec = dataclasses.replace(spec, metrics=of_missing)
+        con.register(
+            "visitors",
+            pa.table({"vid": np.arange(state.visitors, dtype=np.int64),
+                      "visitor_id": state.visitor_id, "first_ts": state.first_ts}),
+        )  # fmt: skip
+        try:
+            # A literal lower bound, so that Parquet statistics skip the files before it.
+            since = f"c.timestamp_raw >= {int(state.first_ts.min())}"
+            table = con.sql(one_per_key_sql(counted_spec, "conversions", since)).to_arrow_table()
+        finally:
+            con.unregister("visitors")
+        places = [new_events.index(e) for e in _events(counted_spec)]
+        add_hits(counted_spec, table, places, conversions, revenue, value)
+    return dataclasses.replace(state, spec=spec, sums=VisitorSums(conversions, revenue, value))
+
+
+def _agree_until(
+    a: tuple[tuple[int, int | None], ...], b: tuple[tuple[int, int | None], ...], until: int | None
+) -> bool:
+    """Whether running intervals ``a`` and ``b`` hold the same times up to ``until`` (epoch
+    ms; None: no time at all)."""
+    if until is None:
+        return True
+
+    def upto(intervals: tuple[tuple[int, int | None], ...]) -> list[tuple[int, int]]:
+        clipped = sorted(
+            (start, until + 1 if end is None else min(end, until + 1)) for start, end in intervals
+        )
+        merged: list[tuple[int, int]] = []
+        for start, end in clipped:
+            if start >= end:
+                continue
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return merged
+
+    return upto(a) == upto(b)
+
+
+def latest_timestamp(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The newest event time (epoch ms) of ``con``'s snapshot, decisions and conversions."""
+    [(latest,)] = con.execute(
+        "SELECT max(t) FROM (SELECT max(timestamp_raw) AS t FROM decisions "
+        "UNION ALL SELECT max(timestamp_raw) FROM conversions)"
+    ).fetchall()
+    return None if latest is None else int(latest)
 
 
 def appended_files(table: Path, since: int | None, until: int | None) -> list[str] | None:
@@ -374,18 +479,9 @@ class _Update:
         )  # fmt: skip
         hits = [self._touched_hits(first_ts[touched]), self._new_hits()]
         con.unregister("visitors")
+        places = list(range(len(conversions)))
         for table in hits:
-            if not table.num_rows:
-                continue
-            batch = _hits(spec, table, None)
-            for j in range(len(conversions)):
-                of_event = batch.event == j
-                vid_j = batch.vid[of_event]
-                np.add.at(conversions[j], vid_j, 1)
-                exact = _IntSums(total, revenue[j])
-                exact.add(vid_j, batch.revenue[of_event])
-                revenue[j] = exact.sums
-                np.add.at(value[j], vid_j, batch.value[of_event])
+            add_hits(spec, table, places, conversions, revenue, value)
         return VisitorState(
             spec=spec,
             segment=state.segment,
@@ -400,32 +496,20 @@ class _Update:
             sums=VisitorSums(conversions, revenue, value),
         )
 
-    def _one_per_key(self, conversions: str, visitors: str, keys: str = "") -> str:
-        """A query of the conversions of the table ``conversions`` that count for the
-        ``visitors`` (a condition on ``v``), one per de-duplication key (the rows of a key are
-        one event, so any one of them will do), with ``keys`` more of its columns."""
-        mask, counts = hit_sql(self.spec, "c", "v")
-        return f"""
-            SELECT any_value(v.vid) AS vid, {keys} c.timestamp_raw AS ts,
-                   any_value(coalesce(c.revenue, 0)) AS revenue,
-                   any_value(coalesce(c.value, 0.0)) AS value, any_value({mask}) AS mask
-            FROM {conversions} c JOIN visitors v ON v.visitor_id = c.visitor_id
-            WHERE {visitors} AND {counts}
-            GROUP BY c.entity_id, c.uuid, c.timestamp_raw
-        """
-
     def _touched_hits(self, first_ts: Ints) -> pa.Table:
         """Every conversion that counts for a touched visitor, one per key."""
         if len(first_ts) == 0:
             return _no_hits()
         # A literal lower bound, so that Parquet statistics skip the files before it.
         touched = f"v.touched AND c.timestamp_raw >= {int(first_ts.min())}"
-        return self.con.sql(self._one_per_key("conversions", touched)).to_arrow_table()
+        return self.con.sql(one_per_key_sql(self.spec, "conversions", touched)).to_arrow_table()
 
     def _new_hits(self) -> pa.Table:
         """The new conversions that count for the other visitors, one per key, leaving out
         those whose key was already in the lake."""
-        query = self._one_per_key("new_conversions", "NOT v.touched", "c.entity_id, c.uuid,")
+        query = one_per_key_sql(
+            self.spec, "new_conversions", "NOT v.touched", "c.entity_id, c.uuid,"
+        )
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE new_hits AS {query}")
         [(low, high)] = self.con.execute("SELECT min(ts), max(ts) FROM new_hits").fetchall()
         if low is None:
@@ -436,6 +520,46 @@ class _Update:
                        WHERE timestamp_raw BETWEEN {int(low)} AND {int(high)}) o
               ON o.entity_id = n.entity_id AND o.uuid = n.uuid AND o.timestamp_raw = n.ts
         """).to_arrow_table()
+
+
+def one_per_key_sql(spec: CountingSpec, conversions: str, visitors: str, keys: str = "") -> str:
+    """A query of the conversions of the table ``conversions`` that count for the table
+    ``visitors`` (``vid``, ``visitor_id``, ``first_ts``) where ``visitors`` holds (a condition
+    on ``v`` and ``c``), one per de-duplication key (the rows of a key are one event, so any one
+    of them will do), with ``keys`` more of its columns."""
+    mask, counts = hit_sql(spec, "c", "v")
+    return f"""
+        SELECT any_value(v.vid) AS vid, {keys} c.timestamp_raw AS ts,
+               any_value(coalesce(c.revenue, 0)) AS revenue,
+               any_value(coalesce(c.value, 0.0)) AS value, any_value({mask}) AS mask
+        FROM {conversions} c JOIN visitors v ON v.visitor_id = c.visitor_id
+        WHERE {visitors} AND {counts}
+        GROUP BY c.entity_id, c.uuid, c.timestamp_raw
+    """
+
+
+def add_hits(
+    spec: CountingSpec,
+    table: pa.Table,
+    places: list[int],
+    conversions: list[Ints],
+    revenue: list[npt.NDArray[Any]],
+    value: list[npt.NDArray[np.float64]],
+) -> None:
+    """Add the hits of ``table`` (`one_per_key_sql` of ``spec``) to the sums, in place: those
+    of ``spec``'s j-th metric event to the arrays at ``places[j]`` (``revenue``'s may be
+    replaced by wider ones, see `_IntSums`)."""
+    if not table.num_rows:
+        return
+    batch = _hits(spec, table, None)
+    for j, place in enumerate(places):
+        of_event = batch.event == j
+        vid = batch.vid[of_event]
+        np.add.at(conversions[place], vid, 1)
+        exact = _IntSums(len(revenue[place]), revenue[place])
+        exact.add(vid, batch.revenue[of_event])
+        revenue[place] = exact.sums
+        np.add.at(value[place], vid, batch.value[of_event])
 
 
 def _strings(column: pa.Array | pa.ChunkedArray) -> pa.Array:

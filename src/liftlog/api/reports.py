@@ -187,10 +187,11 @@ class Reports:
         self, spec: CountingSpec, segment: str | None, con: Any, seen: Versions
     ) -> dict[SegmentValue, Counts]:
         """`count_segments`, from the kept `VisitorState` brought up to date when it can be
-        (`liftlog.analysis.incremental`)."""
+        (`liftlog.analysis.incremental`), or from a state of the experiment's settings before
+        they changed (`States.sibling`)."""
         lake = self.settings.lake_dir
         ids = tuple(table_ids(lake))
-        kept = self.states.get(spec, segment)
+        kept = self.states.get(spec, segment) or self.states.sibling(spec, segment)
         state, _ = counted(con, lake, spec, seen, ids, kept, segment)
         self.states.put(state, wait=False)
         return state.by_segment()

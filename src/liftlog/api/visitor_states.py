@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from liftlog.analysis.counting import VisitorSums, _column, _events
-from liftlog.analysis.incremental import VisitorState
+from liftlog.analysis.incremental import VisitorState, derivable
 from liftlog.analysis.sources import Versions
 from liftlog.api.count_files import code_digest
 from liftlog.rules.counting import CountingSpec
@@ -81,6 +81,26 @@ class States:
                 self._remember(newer)
                 return newer
         return state
+
+    def sibling(self, spec: CountingSpec, segment: str | None = None) -> VisitorState | None:
+        """The kept state of another spec of ``spec``'s experiment (its settings changed since)
+        that `liftlog.analysis.incremental.derive` may make one of ``spec`` from, by the same
+        segment: of the newest lake snapshot if there are several, in memory first."""
+        with self._lock:
+            found = [
+                state
+                for (other, of), state in reversed(self._states.items())
+                if of == segment and other != spec and derivable(other, spec)
+            ]
+        if self.directory is not None:
+            for other in _specs_on_disk(self.directory, spec.experiment_id, segment):
+                if other != spec and derivable(other, spec) and all(s.spec != other for s in found):
+                    state = _read_state(self.directory, (other, segment))
+                    if state is not None:
+                        found.append(state)
+        if not found:
+            return None
+        return max(found, key=lambda s: tuple(-1 if v is None else v for v in s.versions))
 
     def has(self, spec: CountingSpec, segment: str | None = None) -> bool:
         """Whether a state of the key is kept, in memory or in a file (not read: a file that
@@ -153,7 +173,13 @@ def _write_state(directory: Path, state: VisitorState) -> None:
     if not state.sums.conversions:  # no metrics: nothing worth a file
         return
     stem, text = _state_name((state.spec, state.segment))
-    header = {"key": text, "table_ids": list(state.table_ids), "versions": list(state.versions)}
+    header = {
+        "key": text,
+        "experiment_id": state.spec.experiment_id,
+        "segment": state.segment,
+        "table_ids": list(state.table_ids),
+        "versions": list(state.versions),
+    }
     columns: dict[str, Any] = {
         "visitor_id": state.visitor_id,
         "variation": state.variation,
@@ -220,6 +246,27 @@ def _read_state(
         )
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
         return None
+
+
+def _specs_on_disk(directory: Path, experiment_id: str, segment: str | None) -> list[CountingSpec]:
+    """The specs of the state files of ``experiment_id`` by ``segment``, counted by this code."""
+    specs = []
+    for path in directory.glob(f"*{_SUFFIX}"):
+        try:
+            schema = pa.ipc.open_file(pa.memory_map(str(path))).schema
+            header = json.loads((schema.metadata or {})[b"liftlog"])
+            if header.get("experiment_id") != experiment_id or header.get("segment") != segment:
+                continue
+            digest, _, spec, _ = msgspec.json.decode(header["key"], type=_KeyText)
+        except (OSError, ValueError, KeyError, TypeError, pa.ArrowException, msgspec.DecodeError):
+            continue  # being replaced, pruned meanwhile, or not a state file of this code
+        if digest == code_digest():
+            specs.append(spec)
+    return specs
+
+
+#: What a state file's ``key`` holds (`_state_name`).
+_KeyText = tuple[str, str, CountingSpec, str | None]
 
 
 def _one(column: pa.ChunkedArray) -> pa.Array:
