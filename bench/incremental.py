@@ -119,15 +119,17 @@ def settings_changed(lake: Path, state: VisitorState, latest: int) -> None:
     ids = tuple(table_ids(lake))
     for name, of in (("a metric added", added), ("paused", paused)):
         scratch, expected = from_scratch(lake, of)
+        peak_rss_reset()
         start = time.perf_counter()
         con, seen = open_lake(lake)
         derived, kept = counted(con, lake, of, seen, ids, state)
         statistics(derived.counts(), of)
         took = time.perf_counter() - start
+        peak = peak_rss_mib()
         ok = kept and same(derived.counts(), expected)
         print(
             f"{name}: from scratch {scratch:.2f} s, derived from the state {took:.3f} s "
-            f"({took / scratch:.3f}), equal: {'yes' if ok else 'NO'}"
+            f"({took / scratch:.3f}), equal: {'yes' if ok else 'NO'}, peak {peak:,.0f} MiB"
         )
 
 

@@ -425,6 +425,12 @@ def test_states_find_a_state_of_the_experiment_before_its_settings_changed(
     in_memory = States()
     in_memory.put(state)
     assert in_memory.sibling(NEW_METRICS) is state
+    # A state of the primary metric alone (the list of experiments keeps those), kept later:
+    # SPEC's has more of NEW_METRICS' events, so it is the one to start from.
+    primary = derive(open_lake(settings.lake_dir)[0], state, replace(SPEC, metrics=METRICS[:1]))
+    assert primary is not None
+    in_memory.put(primary)
+    assert in_memory.sibling(NEW_METRICS) is state
     States(tmp_path / "states").put(state)
     other = States(tmp_path / "states")  # another worker, or the server after a restart
     found = other.sibling(NEW_METRICS)

@@ -81,6 +81,31 @@ def test_a_long_count_is_reused_for_factor_times_its_duration_after_the_lake_cha
     assert len(calls) == 2
 
 
+def test_reuse_goes_by_the_expected_cost_of_counting_again_where_the_counting_says_it() -> None:
+    clock = Clock()
+    cache = CountCache(factor=10, reuse_after=1.0, max_age=300, clock=clock, stale_for=60)
+    calls: list[float | None] = []
+
+    def count(recount: float | None) -> Any:
+        def run() -> tuple[Any, tuple[int | None, ...], Any, float | None]:
+            clock.now += 5.0  # a counting from scratch
+            calls.append(recount)
+            return len(calls), (len(calls),), None, recount
+
+        return run
+
+    first = cache.get("k", lambda: (1,), count(0.0))
+    assert first.seconds == pytest.approx(5.0) and first.recount_seconds == 0.0
+    clock.now += 1  # an update is cheap: the next request after new events counts at once
+    second = cache.get("k", lambda: (2,), count(2.0))
+    assert second.value == 2 and second.recount_seconds == 2.0
+    clock.now += 19.9  # reused for 10 x the 2 s expected, not 10 x the 5 s it took
+    assert cache.get("k", lambda: (3,), count(None)) is second
+    clock.now += 0.2
+    assert cache.peek("k", (3,)) is None
+    assert len(calls) == 2
+
+
 def test_reuse_never_passes_max_age_and_factor_zero_turns_it_off() -> None:
     clock = Clock()
     cache = CountCache(factor=10, reuse_after=1.0, max_age=30, clock=clock, stale_for=0)

@@ -75,6 +75,14 @@ def test_files_answer_only_their_own_key_and_a_damaged_one_is_counted_again(
     assert len(calls) == 1 and files.read("k", shape) is not None  # written anew
 
 
+def test_files_keep_what_counting_again_is_expected_to_cost(tmp_path: Path) -> None:
+    files = CountFiles(tmp_path)
+    shape = Shape(int, lambda v: v, lambda v: v)
+    kept = Kept(1, (1,), 1000, 5.0, None, 1, recount_seconds=0.0)
+    files.write("k", kept, shape)
+    assert files.read("k", shape) == kept
+
+
 def test_counts_of_another_lake_are_not_read(tmp_path: Path) -> None:
     """A lake loaded again from the raw log can reach the same versions with other files: the
     tables' ids, which ``identity`` gives, tell the two apart."""

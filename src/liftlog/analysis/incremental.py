@@ -24,13 +24,13 @@ revenue and value. `update` brings it to a newer snapshot of the lake:
    event, so a duplicate counts, or not, as its first copy did.
 
 The counts are then those of `counts_of_visitors`, as `count` makes them: a property test holds
-both equal on random sequences of appends.
+both equal on random sequences of appends. The sums of float values may differ in their last
+bits (they are added in another order). Which of two *different* events sharing a key, or two
+first exposures at the same millisecond, wins is arbitrary in both.
 
 After the experiment's settings change, `derive` makes the state of the new settings from the
 old one's, brought up to date first, where it can: metrics added or removed, or running
-intervals that count the same events of the lake so far (a pause or a resumption). The sums of float values may differ in their last
-bits (they are added in another order). Which of two *different* events sharing a key, or two
-first exposures at the same millisecond, wins is arbitrary in both.
+intervals that count the same events of the lake so far (a pause or a resumption).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from liftlog.analysis.counting import (
+    MEMORY_LIMIT,
     Ints,
     Prepared,
     VisitorSums,
@@ -252,6 +253,7 @@ def derive(
             revenue.append(np.zeros(state.visitors, np.int64))
             value.append(np.zeros(state.visitors, np.float64))
     if missing and state.visitors:
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         of_missing = tuple(m for m in spec.metrics if (m.event_id, m.event_key) in missing)
         counted_spec = dataclasses.replace(spec, metrics=of_missing)
         con.register(
@@ -371,6 +373,7 @@ def update(
     old_conversions = _files_of(conversions_dir, state.versions[_CONVERSIONS])
     if not all(Path(f).exists() for f in (*new_decisions, *new_conversions, *old_conversions)):
         return None  # vacuumed: the files of that snapshot are gone
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     _view(con, "new_decisions", new_decisions, "decisions")
     _view(con, "new_conversions", new_conversions, "conversions")
     _view(con, "old_conversions", old_conversions, "conversions")

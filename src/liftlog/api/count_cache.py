@@ -10,7 +10,10 @@ experiments. What an entry may be reused for:
   at most ``factor`` times as long as it took (never past ``max_age``): the results of a large
   experiment are then at most a few minutes old, and its counting takes at most about
   ``1 / factor`` of the server's time however often its page is opened. The results say when
-  they were counted and whether events were loaded since (`Counted` in ``freshness``);
+  they were counted and whether events were loaded since (`Counted` in ``freshness``). "Took"
+  is how long counting them again is expected to take where the counting says so
+  (`Kept.recount_seconds`): counts kept with what brings them up to date cost an update, not
+  another counting from scratch;
 * once that time has passed, for ``stale_for`` seconds more while it is counted again in the
   background: a request for a large experiment then gets the counts of a few minutes ago at once
   instead of waiting for a new counting (a minute at 100M events), and the next request gets the
@@ -52,6 +55,13 @@ MAX_COUNTINGS = 2
 MAX_WAITING = 16
 
 
+#: What a counting returns to `CountCache.get`: the value, the versions it read, the latest
+#: ``process_timestamp`` in them, and optionally `Kept.recount_seconds`.
+Counting = (
+    tuple[Any, "Versions", datetime | None] | tuple[Any, "Versions", datetime | None, float | None]
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Counted(Kept):
     """What one counting produced, and of which snapshot of the lake (`Kept`, what a file
@@ -67,7 +77,7 @@ class _Job:
 
     key: Hashable
     current: Callable[[], Versions]
-    count: Callable[[], tuple[Any, Versions, datetime | None]]
+    count: Callable[[], Counting]
     cells: Callable[[Any], int]
     shape: Shape | None
 
@@ -111,10 +121,13 @@ class CountCache:
         return self._waiting
 
     def _window(self, entry: Counted) -> float:
-        """How long after counting ``entry`` answers for a changed lake (seconds)."""
-        if self.factor <= 0 or entry.seconds < self.reuse_after:
+        """How long after counting ``entry`` answers for a changed lake (seconds): by how long
+        counting it again is expected to take, which is how long it took unless its counting
+        said otherwise."""
+        cost = entry.seconds if entry.recount_seconds is None else entry.recount_seconds
+        if self.factor <= 0 or cost < self.reuse_after:
             return 0.0
-        return min(self.max_age, self.factor * entry.seconds)
+        return min(self.max_age, self.factor * cost)
 
     def _usable(self, entry: Counted, current: Versions) -> bool:
         if entry.versions == current:
@@ -158,12 +171,13 @@ class CountCache:
         self,
         key: Hashable,
         current: Callable[[], Versions],
-        count: Callable[[], tuple[Any, Versions, datetime | None]],
+        count: Callable[[], Counting],
         cells: Callable[[Any], int] = lambda value: 1,
         shape: Shape | None = None,
     ) -> Counted:
         """The entry for ``key`` if it may answer now, else a new one from ``count``, which
-        returns the value, the versions it read and the latest ``process_timestamp`` in them;
+        returns the value, the versions it read and the latest ``process_timestamp`` in them,
+        and optionally how long counting it again is expected to take (`Kept.recount_seconds`);
         ``cells`` says how large a value is. With ``files`` and a ``shape``, entries are also
         read from and written to disk."""
         job = _Job(key, current, count, cells, shape)
@@ -205,6 +219,7 @@ class CountCache:
             self._store(key, Counted(
                 kept.value, kept.versions, kept.counted_at_ms, kept.seconds,
                 kept.latest_received, kept.cells, self.clock() - ago,
+                recount_seconds=kept.recount_seconds,
             ))  # fmt: skip
 
     def _count(self, job: _Job) -> Counted:
@@ -219,10 +234,14 @@ class CountCache:
                 return entry
             with self._slots:
                 started_ms, start = int(self.wall() * 1000), self.clock()
-                value, versions, latest = job.count()
+                counting = job.count()
                 finished = self.clock()
-            size = job.cells(value)
-            entry = Counted(value, versions, started_ms, finished - start, latest, size, finished)
+            value, versions, latest = counting[:3]
+            recount = counting[3] if len(counting) > 3 else None
+            entry = Counted(
+                value, versions, started_ms, finished - start, latest, job.cells(value), finished,
+                recount_seconds=recount,
+            )  # fmt: skip
             with self._lock:
                 self._store(job.key, entry)
                 self._counting.pop(job.key, None)

@@ -24,7 +24,7 @@ import os
 import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,7 @@ class _Header(msgspec.Struct, frozen=True):
     seconds: float
     latest_received: datetime | None
     cells: int
+    recount_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,9 @@ class Kept:
     latest_received: datetime | None
     #: Its size, in cells (see `liftlog.api.count_cache.MAX_CELLS`).
     cells: int
+    #: How long counting it again is expected to take, where that is not ``seconds`` (a
+    #: counting from scratch that kept what an update needs: `liftlog.api.reports`).
+    recount_seconds: float | None = field(default=None, kw_only=True)
 
 
 class CountFiles:
@@ -153,14 +157,14 @@ class CountFiles:
             return None
         return Kept(
             value, tuple(header.versions), header.counted_at_ms, header.seconds,
-            header.latest_received, header.cells,
+            header.latest_received, header.cells, recount_seconds=header.recount_seconds,
         )  # fmt: skip
 
     def write(self, key: Hashable, kept: Kept, shape: Shape) -> None:
         stem, text = self._name(key)
         header = _Header(
             text, self.identity(), list(kept.versions), kept.counted_at_ms, kept.seconds,
-            kept.latest_received, kept.cells,
+            kept.latest_received, kept.cells, kept.recount_seconds,
         )  # fmt: skip
         body = msgspec.json.encode(header) + b"\n" + msgspec.json.encode(shape.to_wire(kept.value))
         self.directory.mkdir(parents=True, exist_ok=True)

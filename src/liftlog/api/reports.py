@@ -33,7 +33,7 @@ from liftlog.analysis.explain import (
 from liftlog.analysis.incremental import count_daily_state, counted
 from liftlog.analysis.sources import Versions, connect, open_lake, table_ids, versions
 from liftlog.analysis.spec import counting_spec
-from liftlog.api.count_cache import CountCache, Counted
+from liftlog.api.count_cache import CountCache, Counted, Counting
 from liftlog.api.count_files import CountFiles, Shape
 from liftlog.api.visitor_states import States
 from liftlog.catalog.store import Catalog
@@ -158,16 +158,18 @@ class Reports:
         self,
         key: tuple[Any, ...],
         spec: CountingSpec,
-        compute: Callable[[Any, Versions], Sized],
+        compute: Callable[[Any, Versions], tuple[Sized, float | None]],
     ) -> Counted:
         """``compute(connection, versions)`` (several `Counts` of ``spec``: per segment value or
-        per day; the versions of the connection's snapshot),
+        per day; the versions of the connection's snapshot; and how long counting them again
+        is expected to take if not as long as this, see `Kept.recount_seconds`),
         or what an earlier request counted (`CountCache`); ``key[0]`` is the kind of counts."""
         lake = self.settings.lake_dir
 
-        def run() -> tuple[Any, Versions, datetime | None]:
+        def run() -> Counting:
             con, seen = open_lake(lake)
-            return compute(con, seen), seen, _latest_received(con)
+            value, recount = compute(con, seen)
+            return value, seen, _latest_received(con), recount
 
         per_counts = max(1, len(spec.metrics)) * len(spec.variation_ids)
         return self.cache.get(
@@ -185,25 +187,29 @@ class Reports:
 
     def _by_segment(
         self, spec: CountingSpec, segment: str | None, con: Any, seen: Versions
-    ) -> dict[SegmentValue, Counts]:
+    ) -> tuple[dict[SegmentValue, Counts], float | None]:
         """`count_segments`, from the kept `VisitorState` brought up to date when it can be
         (`liftlog.analysis.incremental`), or from a state of the experiment's settings before
         they changed (`States.sibling`)."""
         lake = self.settings.lake_dir
         ids = tuple(table_ids(lake))
         kept = self.states.get(spec, segment) or self.states.sibling(spec, segment)
-        state, _ = counted(con, lake, spec, seen, ids, kept, segment)
+        state, updated = counted(con, lake, spec, seen, ids, kept, segment)
         self.states.put(state, wait=False)
-        return state.by_segment()
+        # Counted from scratch, these counts are brought up to date next time: a fraction of
+        # this counting, so they are not reused for as long as it took (`CountCache`).
+        return state.by_segment(), None if updated else 0.0
 
     def _daily(self, spec: CountingSpec) -> Counted:
         return self._count(("daily", spec), spec, lambda con, seen: self._days(spec, con, seen))
 
-    def _days(self, spec: CountingSpec, con: Any, seen: Versions) -> list[tuple[int, Counts]]:
+    def _days(
+        self, spec: CountingSpec, con: Any, seen: Versions
+    ) -> tuple[list[tuple[int, Counts]], None]:
         """`count_daily`, keeping the whole experiment's `VisitorState` from the same pass."""
         daily, state = count_daily_state(con, spec, seen, tuple(table_ids(self.settings.lake_dir)))
         self.states.put(state, wait=False)
-        return daily
+        return daily, None
 
     def experiment(self, experiment_id: int) -> tuple[CountingSpec, list[Arm], float]:
         """The experiment's counting spec, its arms, and its project's significance level."""

@@ -85,7 +85,8 @@ class States:
     def sibling(self, spec: CountingSpec, segment: str | None = None) -> VisitorState | None:
         """The kept state of another spec of ``spec``'s experiment (its settings changed since)
         that `liftlog.analysis.incremental.derive` may make one of ``spec`` from, by the same
-        segment: of the newest lake snapshot if there are several, in memory first."""
+        segment: if there are several, the one with the most of ``spec``'s metric events (the
+        others must be read from the lake), then of the newest lake snapshot."""
         with self._lock:
             found = [
                 state
@@ -100,7 +101,13 @@ class States:
                         found.append(state)
         if not found:
             return None
-        return max(found, key=lambda s: tuple(-1 if v is None else v for v in s.versions))
+        wanted = _events(spec)
+
+        def preference(state: VisitorState) -> tuple[int, tuple[int, ...]]:
+            shared = sum(e in wanted for e in _events(state.spec))
+            return shared, tuple(-1 if v is None else v for v in state.versions)
+
+        return max(found, key=preference)
 
     def has(self, spec: CountingSpec, segment: str | None = None) -> bool:
         """Whether a state of the key is kept, in memory or in a file (not read: a file that
