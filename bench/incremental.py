@@ -19,6 +19,13 @@ Each round checks that the updated counts equal those from scratch (float sums t
 reports the process's peak RSS during the update alone (``VmHWM``, reset before it through
 ``/proc/self/clear_refs``: what the process held then, the state included, plus what the update
 added).
+
+After the rounds, the experiment's settings change: a metric added on an event none of its
+metrics had, then the experiment paused after the lake's last event. Each new spec is counted
+from scratch and `derive`d from the last state, checked equal, with the derivation's peak RSS.
+Last, a second experiment starts after every event of the lake and gets ``--append`` events of
+the lake's visitors in one commit: its first counting from scratch (`count`, and `count_daily`,
+which the first view of its page runs) against the baseline over the whole lake.
 """
 
 from __future__ import annotations

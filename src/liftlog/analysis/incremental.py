@@ -49,6 +49,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from liftlog.analysis.counting import (
+    BATCH_ROWS,
     MEMORY_LIMIT,
     Ints,
     Prepared,
@@ -264,11 +265,14 @@ def derive(
         try:
             # A literal lower bound, so that Parquet statistics skip the files before it.
             since = f"c.timestamp_raw >= {int(state.first_ts.min())}"
-            table = con.sql(one_per_key_sql(counted_spec, "conversions", since)).to_arrow_table()
+            query = one_per_key_sql(counted_spec, "conversions", since)
+            places = [new_events.index(e) for e in _events(counted_spec)]
+            # In record batches: a new metric event may have tens of millions of conversions.
+            for batch in con.sql(query).fetch_record_batch(BATCH_ROWS):
+                table = pa.Table.from_batches([batch])
+                add_hits(counted_spec, table, places, conversions, revenue, value)
         finally:
             con.unregister("visitors")
-        places = [new_events.index(e) for e in _events(counted_spec)]
-        add_hits(counted_spec, table, places, conversions, revenue, value)
     return dataclasses.replace(state, spec=spec, sums=VisitorSums(conversions, revenue, value))
 
 
