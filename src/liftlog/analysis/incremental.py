@@ -268,7 +268,7 @@ def derive(
             query = one_per_key_sql(counted_spec, "conversions", since)
             places = [new_events.index(e) for e in _events(counted_spec)]
             # In record batches: a new metric event may have tens of millions of conversions.
-            for batch in con.sql(query).fetch_record_batch(BATCH_ROWS):
+            for batch in con.sql(query).to_arrow_reader(BATCH_ROWS):
                 table = pa.Table.from_batches([batch])
                 add_hits(counted_spec, table, places, conversions, revenue, value)
         finally:
