@@ -363,6 +363,30 @@ def test_long_counts_are_reused_after_new_events_and_say_so(
     assert recounted["freshness"]["loaded_since_counted"] is False
 
 
+def test_counts_kept_with_their_visitor_state_are_brought_up_to_date_after_a_counting(
+    api: Api, world: dict[str, Any]
+) -> None:
+    """However long a counting from scratch took, the first request after new events brings
+    its counts up to date (an update costs a fraction of it); the counts of that update are
+    then reused by how long it took."""
+    experiment_id = world["experiment"]["id"]
+    clock = TickingClock()
+    cache = CountCache(factor=1e6, reuse_after=0.0, clock=clock)  # reuse any counting
+    with api.catalog() as catalog:
+        reports = Reports(api.server.settings, lambda: catalog, cache, States())
+        counted = reports.results(experiment_id)  # from scratch, keeping the state
+        before = _conversions(counted, world["b"])
+        send_conversion(api, world, "r7", "kept-4")  # r7 is in b and had not converted
+        updated = reports.results(experiment_id)
+        assert _conversions(updated, world["b"]) == before + 1
+        assert updated["freshness"]["loaded_since_counted"] is False
+        send_conversion(api, world, "r9", "kept-5")  # r9 is in b and had not converted
+        reused = reports.results(experiment_id)
+    assert _conversions(reused, world["b"]) == before + 1
+    assert reused["freshness"]["counted_at"] == updated["freshness"]["counted_at"]
+    assert reused["freshness"]["loaded_since_counted"] is True
+
+
 def test_the_experiments_list_takes_the_primary_metric_from_kept_counts(
     api: Api, world: dict[str, Any]
 ) -> None:

@@ -254,6 +254,9 @@ def derive(
             revenue.append(np.zeros(state.visitors, np.int64))
             value.append(np.zeros(state.visitors, np.float64))
     if missing and state.visitors:
+        # A new event's conversions may be a large part of the lake: spill past the limit of
+        # a counting. (An update reads the new events, and runs without it: under it, an update
+        # at 100M events took 3.8-5.1 s against 3.6-4.3 s, alternating, for the same memory.)
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         of_missing = tuple(m for m in spec.metrics if (m.event_id, m.event_key) in missing)
         counted_spec = dataclasses.replace(spec, metrics=of_missing)
@@ -377,7 +380,6 @@ def update(
     old_conversions = _files_of(conversions_dir, state.versions[_CONVERSIONS])
     if not all(Path(f).exists() for f in (*new_decisions, *new_conversions, *old_conversions)):
         return None  # vacuumed: the files of that snapshot are gone
-    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     _view(con, "new_decisions", new_decisions, "decisions")
     _view(con, "new_conversions", new_conversions, "conversions")
     _view(con, "old_conversions", old_conversions, "conversions")

@@ -196,9 +196,11 @@ class Reports:
         kept = self.states.get(spec, segment) or self.states.sibling(spec, segment)
         state, updated = counted(con, lake, spec, seen, ids, kept, segment)
         self.states.put(state, wait=False)
-        # Counted from scratch, these counts are brought up to date next time: a fraction of
-        # this counting, so they are not reused for as long as it took (`CountCache`).
-        return state.by_segment(), None if updated else 0.0
+        # Counted from scratch or derived from another spec's state, these counts are brought
+        # up to date next time: a fraction of this counting, so they are not reused for as long
+        # as it took (`CountCache`).
+        only_updated = updated and kept is not None and kept.spec == spec
+        return state.by_segment(), None if only_updated else 0.0
 
     def _daily(self, spec: CountingSpec) -> Counted:
         return self._count(("daily", spec), spec, lambda con, seen: self._days(spec, con, seen))
