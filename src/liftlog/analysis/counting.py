@@ -195,9 +195,8 @@ def _repeated_sql(spec: CountingSpec, bits: int) -> str:
     """
 
 
-def _hits_sql(spec: CountingSpec, bits: int, visitors: str = "assigned") -> str:
-    """Every conversion that counts for the table ``visitors`` (``vid``, ``visitor_id``,
-    ``first_ts``), before de-duplication: one row per stored row.
+def _hits_sql(spec: CountingSpec, bits: int) -> str:
+    """Every conversion that counts, before de-duplication: one row per stored row.
 
     Numbers only, except for rows whose key hash is in ``repeated``: those carry their key, to be
     de-duplicated on it (``dup``).
@@ -212,7 +211,7 @@ def _hits_sql(spec: CountingSpec, bits: int, visitors: str = "assigned") -> str:
             SELECT a.vid, c.timestamp_raw AS ts, coalesce(c.revenue, 0) AS revenue,
                    coalesce(c.value, 0.0) AS value, {mask} AS mask,
                    {_key_hash(bits, "c.")} AS h, c.entity_id, c.uuid
-            FROM conversions c JOIN {visitors} a ON a.visitor_id = c.visitor_id
+            FROM conversions c JOIN assigned a ON a.visitor_id = c.visitor_id
             WHERE {counts}
         ) x LEFT JOIN repeated r ON r.h = x.h
     """
@@ -427,21 +426,16 @@ def _hits(spec: CountingSpec, table: pa.Table, keep: npt.NDArray[np.bool_] | Non
 
 
 def stream_hits(
-    con: duckdb.DuckDBPyConnection,
-    spec: CountingSpec,
-    p: Prepared,
-    batch_rows: int = BATCH_ROWS,
-    visitors: str = "assigned",
+    con: duckdb.DuckDBPyConnection, spec: CountingSpec, p: Prepared, batch_rows: int = BATCH_ROWS
 ) -> Iterator[Hits]:
-    """The hits that count for ``visitors`` (see `_hits_sql`), de-duplicated, a record batch of
-    about ``batch_rows`` at a time.
+    """The hits that count, de-duplicated, a record batch of about ``batch_rows`` at a time.
 
     Rows whose key hash is not in ``repeated`` are unique and come out with their batch. Rows
     whose hash is (duplicates, and rows whose other copy does not count) are held back and come
     out last, one per key: `_first_of_each_key` compares their real keys, so a hash collision
     keeps both events. They are as many as the duplicates, not the hits.
     """
-    reader = con.sql(_hits_sql(spec, p.key_bits, visitors)).to_arrow_reader(batch_rows)
+    reader = con.sql(_hits_sql(spec, p.key_bits)).to_arrow_reader(batch_rows)
     held: list[pa.Table] = []
     for batch in reader:
         table = pa.Table.from_batches([batch])

@@ -49,6 +49,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from liftlog.analysis.counting import (
+    BATCH_ROWS,
     MEMORY_LIMIT,
     Ints,
     Prepared,
@@ -57,7 +58,6 @@ from liftlog.analysis.counting import (
     _events,
     _hits,
     _IntSums,
-    _repeated_sql,
     counts_of_visitors,
     daily_counts,
     first_exposures_sql,
@@ -249,10 +249,10 @@ def derive(
             conversions.append(state.sums.conversions[j])
             revenue.append(state.sums.revenue[j])
             value.append(state.sums.value[j])
-        else:  # counted below (with no visitors, this is what it comes to)
-            conversions.append(np.zeros(0, np.int64))
-            revenue.append(np.zeros(0, np.int64))
-            value.append(np.zeros(0, np.float64))
+        else:
+            conversions.append(np.zeros(state.visitors, np.int64))
+            revenue.append(np.zeros(state.visitors, np.int64))
+            value.append(np.zeros(state.visitors, np.float64))
     if missing and state.visitors:
         # A new event's conversions may be a large part of the lake: spill past the limit of
         # a counting. (An update reads the new events, and runs without it: under it, an update
@@ -260,26 +260,22 @@ def derive(
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         of_missing = tuple(m for m in spec.metrics if (m.event_id, m.event_key) in missing)
         counted_spec = dataclasses.replace(spec, metrics=of_missing)
-        # The hits of those events for the known visitors, de-duplicated as a counting from
-        # scratch does it (by key hash, the real keys compared only where a hash repeats).
-        p = Prepared(state.visitors, state.variation, state.multiple,
-                     np.zeros(state.visitors, np.int64), [None])  # fmt: skip
         con.register(
-            "known_visitors",
+            "visitors",
             pa.table({"vid": np.arange(state.visitors, dtype=np.int64),
                       "visitor_id": state.visitor_id, "first_ts": state.first_ts}),
         )  # fmt: skip
         try:
-            con.execute(_repeated_sql(counted_spec, p.key_bits))
-            hits = stream_hits(con, counted_spec, p, visitors="known_visitors")
-            sums = visitor_sums(counted_spec, p, hits)
+            # A literal lower bound, so that Parquet statistics skip the files before it.
+            since = f"c.timestamp_raw >= {int(state.first_ts.min())}"
+            query = one_per_key_sql(counted_spec, "conversions", since)
+            places = [new_events.index(e) for e in _events(counted_spec)]
+            # In record batches: a new metric event may have tens of millions of conversions.
+            for batch in con.sql(query).to_arrow_reader(BATCH_ROWS):
+                table = pa.Table.from_batches([batch])
+                add_hits(counted_spec, table, places, conversions, revenue, value)
         finally:
-            con.unregister("known_visitors")
-        for j, e in enumerate(_events(counted_spec)):
-            place = new_events.index(e)
-            conversions[place] = sums.conversions[j]
-            revenue[place] = sums.revenue[j]
-            value[place] = sums.value[j]
+            con.unregister("visitors")
     return dataclasses.replace(state, spec=spec, sums=VisitorSums(conversions, revenue, value))
 
 
