@@ -114,15 +114,15 @@ def from_scratch(lake: Path, of: CountingSpec | None = None) -> tuple[float, Cou
     return time.perf_counter() - start, counts
 
 
-def settings_changed(lake: Path, state: VisitorState, latest: int) -> None:
+def settings_changed(lake: Path, state: VisitorState, after: int) -> None:
     """The experiment's settings changed: a metric added on an event none of its metrics had,
-    or the experiment paused after ``latest`` (the lake's last event time). Its state is
-    `derive`d for the new spec, against counting that spec from scratch."""
+    or the experiment paused a day after ``after`` (a time past the lake's last event). Its
+    state is `derive`d for the new spec, against counting that spec from scratch."""
     base = spec()
     added = dataclasses.replace(
         base, metrics=(*base.metrics, MetricSpec("503", "view_item", Aggregator.COUNT))
     )
-    paused = dataclasses.replace(base, intervals=((T0, latest + DAY),))
+    paused = dataclasses.replace(base, intervals=((T0, after + DAY),))
     ids = tuple(table_ids(lake))
     for name, of in (("a metric added", added), ("paused", paused)):
         scratch, expected = from_scratch(lake, of)

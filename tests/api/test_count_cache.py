@@ -39,10 +39,10 @@ def counter(clock: Clock, took: float, seen: tuple[int | None, ...]) -> Any:
     """A count that takes ``took`` seconds of ``clock`` and says how often it ran."""
     calls: list[int] = []
 
-    def count() -> tuple[Any, tuple[int | None, ...], Any]:
+    def count() -> tuple[Any, tuple[int | None, ...], Any, None]:
         clock.now += took
         calls.append(1)
-        return len(calls), seen, None
+        return len(calls), seen, None, None
 
     return count, calls
 
@@ -126,14 +126,14 @@ def blocking_counter(clock: Clock, took: float) -> Any:
     calls: list[int] = []
     started, release = threading.Event(), threading.Event()
 
-    def count() -> tuple[Any, tuple[int | None, ...], Any]:
+    def count() -> tuple[Any, tuple[int | None, ...], Any, None]:
         calls.append(1)
         if len(calls) == 1:
             clock.now += took
         else:
             started.set()
             assert release.wait(30)
-        return len(calls), (len(calls),), None
+        return len(calls), (len(calls),), None, None
 
     return count, calls, started, release
 
@@ -205,11 +205,11 @@ def test_requests_arriving_together_count_once() -> None:
     started, release = threading.Event(), threading.Event()
     calls: list[int] = []
 
-    def slow() -> tuple[Any, tuple[int | None, ...], Any]:
+    def slow() -> tuple[Any, tuple[int | None, ...], Any, None]:
         calls.append(1)
         started.set()
         assert release.wait(10)
-        return "counts", (1,), None
+        return "counts", (1,), None, None
 
     results: list[Any] = []
     threads = [
@@ -233,14 +233,14 @@ def test_at_most_max_countings_run_at_once_and_too_many_waiting_get_503() -> Non
     lock = threading.Lock()
     running, most = [0], [0]
 
-    def slow() -> tuple[Any, tuple[int | None, ...], Any]:
+    def slow() -> tuple[Any, tuple[int | None, ...], Any, None]:
         with lock:
             running[0] += 1
             most[0] = max(most[0], running[0])
         assert release.wait(10)
         with lock:
             running[0] -= 1
-        return "counts", (1,), None
+        return "counts", (1,), None, None
 
     threads = [
         threading.Thread(target=cache.get, args=(key, lambda: (1,), slow)) for key in range(4)

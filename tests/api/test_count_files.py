@@ -27,9 +27,9 @@ def counts(n: int) -> Counts:
 def counter(value: Any, seen: tuple[int | None, ...] = (1, None, 2)) -> Any:
     calls: list[int] = []
 
-    def count() -> tuple[Any, tuple[int | None, ...], Any]:
+    def count() -> tuple[Any, tuple[int | None, ...], Any, None]:
         calls.append(1)
-        return value, seen, None
+        return value, seen, None, None
 
     return count, calls
 
@@ -103,11 +103,11 @@ def test_workers_asking_together_count_once(tmp_path: Path) -> None:
     started, release = threading.Event(), threading.Event()
     calls: list[int] = []
 
-    def count() -> tuple[Any, tuple[int | None, ...], Any]:
+    def count() -> tuple[Any, tuple[int | None, ...], Any, None]:
         calls.append(1)
         started.set()
         assert release.wait(30)
-        return {None: counts(1)}, (1,), None
+        return {None: counts(1)}, (1,), None, None
 
     shape = _SHAPES["segments"]
     caches = [CountCache(files=CountFiles(tmp_path)) for _ in range(3)]

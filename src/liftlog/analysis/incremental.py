@@ -255,8 +255,7 @@ def derive(
             value.append(np.zeros(state.visitors, np.float64))
     if missing and state.visitors:
         # A new event's conversions may be a large part of the lake: spill past the limit of
-        # a counting. (An update reads the new events, and runs without it: under it, an update
-        # at 100M events took 3.8-5.1 s against 3.6-4.3 s, alternating, for the same memory.)
+        # a counting from scratch.
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         of_missing = tuple(m for m in spec.metrics if (m.event_id, m.event_key) in missing)
         counted_spec = dataclasses.replace(spec, metrics=of_missing)

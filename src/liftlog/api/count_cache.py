@@ -56,10 +56,8 @@ MAX_WAITING = 16
 
 
 #: What a counting returns to `CountCache.get`: the value, the versions it read, the latest
-#: ``process_timestamp`` in them, and optionally `Kept.recount_seconds`.
-Counting = (
-    tuple[Any, "Versions", datetime | None] | tuple[Any, "Versions", datetime | None, float | None]
-)
+#: ``process_timestamp`` in them, and `Kept.recount_seconds` (None: as long as it took).
+Counting = tuple[Any, "Versions", datetime | None, float | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +174,9 @@ class CountCache:
         shape: Shape | None = None,
     ) -> Counted:
         """The entry for ``key`` if it may answer now, else a new one from ``count``, which
-        returns the value, the versions it read and the latest ``process_timestamp`` in them,
-        and optionally how long counting it again is expected to take (`Kept.recount_seconds`);
+        returns the value, the versions it read, the latest ``process_timestamp`` in them and
+        how long counting it again is expected to take (`Kept.recount_seconds`; None: as long
+        as it took);
         ``cells`` says how large a value is. With ``files`` and a ``shape``, entries are also
         read from and written to disk."""
         job = _Job(key, current, count, cells, shape)
@@ -236,8 +235,7 @@ class CountCache:
                 started_ms, start = int(self.wall() * 1000), self.clock()
                 counting = job.count()
                 finished = self.clock()
-            value, versions, latest = counting[:3]
-            recount = counting[3] if len(counting) > 3 else None
+            value, versions, latest, recount = counting
             entry = Counted(
                 value, versions, started_ms, finished - start, latest, job.cells(value), finished,
                 recount_seconds=recount,
